@@ -1,0 +1,588 @@
+package nodeipam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vpc-cni/vpc-cni/core"
+	"github.com/vpc-cni/vpc-cni/core/datastore"
+	"github.com/vpc-cni/vpc-cni/core/limits"
+	"github.com/vpc-cni/vpc-cni/core/reconcile"
+	"github.com/vpc-cni/vpc-cni/core/warmpool"
+)
+
+// Service is the node IPAM service. Create it with New, call Init once, then
+// either Run (the daemon) or Step (a simulator driving virtual time).
+type Service struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	mu sync.Mutex
+	ds *datastore.Store
+	// changed is closed and replaced whenever addresses join the pool, to
+	// wake ADDs waiting for one.
+	changed chan struct{}
+	// wake asks the loop to run a pass now (buffered, never blocks).
+	wake chan struct{}
+
+	instance core.Instance
+	itype    limits.InstanceType
+	lim      warmpool.Limits
+	// attached maps every ENI attached to the instance, managed or not, to
+	// what we know about it (device, attachment ID, flags).
+	attached map[core.ENIID]core.ENI
+
+	waiting        int // ADDs blocked waiting for an address
+	externalDemand int // pods a driver (simulator) reports as waiting
+
+	lastDecrease  time.Time
+	lastReconcile time.Time
+	lastLeakCheck time.Time
+	growPausedTil time.Time
+	throttleTil   time.Time
+	throttleStep  time.Duration
+	recent        []reconcile.Recent
+
+	stats Counters
+	warns []string
+}
+
+// Counters are running totals, for metrics and the simulator.
+type Counters struct {
+	Assigns         int
+	Releases        int
+	AssignFailures  int
+	ENIsCreated     int
+	ENIsDeleted     int
+	IPsAdded        int
+	PrefixesAdded   int
+	IPsReleased     int
+	PrefixesRelease int
+	Throttled       int
+	SubnetFull      int
+	CloudErrors     int
+	LeakedDeleted   int
+	Reconciles      int
+	EC2Reconciles   int
+}
+
+// AssignRequest is one CNI ADD.
+type AssignRequest struct {
+	Key core.PodKey
+	Pod core.PodRef
+}
+
+// New builds a service. It does no I/O; call Init.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if deps.Cloud == nil || deps.Metadata == nil || deps.Clock == nil {
+		return nil, fmt.Errorf("node IPAM needs a cloud, a metadata service and a clock: %w", core.ErrInvalidParameter)
+	}
+	if deps.Limits == nil {
+		deps.Limits = limits.Lookup
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	family := core.IPv4
+	if cfg.IPv6 {
+		family = core.IPv6
+	}
+	return &Service{
+		cfg:      cfg,
+		deps:     deps,
+		log:      log,
+		ds:       datastore.New(datastore.Config{Cooldown: cfg.Cooldown, PrefixMode: cfg.PrefixDelegation, Family: family}),
+		changed:  make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		attached: map[core.ENIID]core.ENI{},
+	}, nil
+}
+
+// InitReport tells what start-up found.
+type InitReport struct {
+	Instance     core.Instance
+	InstanceType limits.InstanceType
+	MaxPods      int
+	MaxENIs      int
+	ENIs         int
+	Restored     int
+	Dropped      []core.Allocation
+	// CheckpointError is set when the checkpoint could not be read; the
+	// node then starts from cloud state alone.
+	CheckpointError error
+}
+
+// Init discovers the instance, its limits and ENIs, and restores the
+// checkpoint. It must be called once before anything else.
+func (s *Service) Init(ctx context.Context) (InitReport, error) {
+	var rep InitReport
+	id, err := s.deps.Metadata.Identity(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("read instance identity: %w", err)
+	}
+	it, ok := s.deps.Limits(id.Type)
+	if !ok {
+		if s.cfg.DisableProvisioning {
+			return rep, fmt.Errorf("instance type %q: %w (not in the built-in table, and EC2 calls are disabled)", id.Type, core.ErrUnknownInstanceType)
+		}
+		it, err = s.deps.Cloud.DescribeInstanceType(ctx, id.Type)
+		if err != nil {
+			return rep, fmt.Errorf("instance type %q is not in the built-in table and EC2 could not describe it: %w", id.Type, err)
+		}
+	}
+	if it.MaxENIs <= 0 || it.IPv4PerENI <= 1 {
+		return rep, fmt.Errorf("instance type %q has unusable limits (%d ENIs, %d IPv4 per ENI): %w", id.Type, it.MaxENIs, it.IPv4PerENI, core.ErrUnknownInstanceType)
+	}
+	if s.cfg.PrefixDelegation && !it.PrefixDelegation() {
+		return rep, fmt.Errorf("prefix delegation needs a Nitro or bare-metal instance, %q is neither: %w", id.Type, core.ErrInvalidParameter)
+	}
+	s.itype = it
+
+	var inst core.Instance
+	if s.cfg.DisableProvisioning {
+		enis, err := s.deps.Metadata.Interfaces(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("list interfaces from instance metadata: %w", err)
+		}
+		inst = core.Instance{ID: id.ID, Type: id.Type, AvailabilityZone: id.AvailabilityZone, Region: id.Region,
+			PrimaryMAC: id.PrimaryMAC, PrimaryIP: id.PrimaryIP, ENIs: enis}
+		for _, e := range enis {
+			if e.DeviceNumber == 0 && e.NetworkCard == 0 {
+				inst.PrimaryENI, inst.SubnetID, inst.VPCID, inst.SecurityGroups = e.ID, e.SubnetID, e.VPCID, e.SecurityGroups
+			}
+		}
+	} else {
+		inst, err = s.describeInstance(ctx, id.ID)
+		if err != nil {
+			return rep, fmt.Errorf("describe instance %s: %w", id.ID, err)
+		}
+	}
+	if inst.Type == "" {
+		inst.Type = id.Type
+	}
+	s.instance = inst
+
+	maxENIs := it.MaxENIs
+	if s.cfg.MaxENI > 0 && s.cfg.MaxENI < maxENIs {
+		maxENIs = s.cfg.MaxENI
+	}
+	maxPods := s.cfg.MaxPods
+	if maxPods <= 0 {
+		maxPods, err = limits.MaxPods(it, limits.MaxPodsOptions{PrefixDelegation: s.cfg.PrefixDelegation, CustomNetworking: s.cfg.SkipPrimaryENI, MaxENI: s.cfg.MaxENI})
+		if err != nil {
+			return rep, fmt.Errorf("compute max pods: %w", err)
+		}
+	}
+	s.lim = warmpool.Limits{MaxENIs: maxENIs, BlocksPerENI: it.IPv4PerENI - 1, MaxPods: maxPods, ReservedENISlots: s.cfg.ReservedENISlots}
+
+	now := s.deps.Clock.Now()
+	s.mu.Lock()
+	for _, e := range inst.ENIs {
+		s.adoptLocked(e, now)
+	}
+	s.mu.Unlock()
+	if !s.cfg.DisableProvisioning {
+		s.tagUntaggedManaged(ctx, inst.ENIs)
+	}
+
+	if s.deps.Checkpoint != nil {
+		snap, err := s.deps.Checkpoint.Load(ctx)
+		if err != nil {
+			rep.CheckpointError = err
+			s.log.Error("checkpoint unreadable, starting from cloud state alone", "error", err)
+		}
+		s.mu.Lock()
+		rr, rerr := s.ds.Restore(snap, now)
+		s.mu.Unlock()
+		if rerr != nil {
+			return rep, fmt.Errorf("restore checkpoint: %w", rerr)
+		}
+		rep.Restored, rep.Dropped = rr.Restored, rr.Dropped
+		for _, d := range rr.Dropped {
+			s.log.Warn("dropped checkpointed allocation", "pod", d.Pod.String(), "ip", d.Addr.String())
+		}
+		if err := s.saveCheckpoint(ctx); err != nil {
+			return rep, err
+		}
+	}
+	s.lastReconcile = now
+	rep.Instance, rep.InstanceType, rep.MaxPods, rep.MaxENIs = inst, it, maxPods, maxENIs
+	rep.ENIs = len(s.ds.ENIs())
+	s.log.Info("node IPAM initialised", "instance", string(inst.ID), "type", it.Name, "max_enis", maxENIs, "max_pods", maxPods,
+		"enis", rep.ENIs, "restored", rep.Restored)
+	return rep, nil
+}
+
+// describeInstance reads the instance and completes its ENIs with tags.
+func (s *Service) describeInstance(ctx context.Context, id core.InstanceID) (core.Instance, error) {
+	inst, err := s.deps.Cloud.DescribeInstance(ctx, id)
+	s.noteCloud(err)
+	if err != nil {
+		return inst, err
+	}
+	// DescribeInstances does not return ENI tags; DescribeNetworkInterfaces does.
+	enis, err := s.deps.Cloud.DescribeENIs(ctx, portsFilterAttached(id))
+	s.noteCloud(err)
+	if err != nil {
+		return inst, err
+	}
+	byID := map[core.ENIID]core.ENI{}
+	for _, e := range enis {
+		byID[e.ID] = e
+	}
+	for i, e := range inst.ENIs {
+		if full, ok := byID[e.ID]; ok {
+			if full.DeviceNumber < 0 {
+				full.DeviceNumber = e.DeviceNumber
+			}
+			full.Primary = full.Primary || e.Primary
+			inst.ENIs[i] = full
+		}
+	}
+	sort.Slice(inst.ENIs, func(i, j int) bool {
+		a, b := inst.ENIs[i], inst.ENIs[j]
+		if a.NetworkCard != b.NetworkCard {
+			return a.NetworkCard < b.NetworkCard
+		}
+		return a.DeviceNumber < b.DeviceNumber
+	})
+	return inst, nil
+}
+
+// managed reports whether the node may use the ENI for pods.
+func (s *Service) managed(e core.ENI) bool {
+	if e.NoManage() {
+		return false
+	}
+	if e.Primary || (e.DeviceNumber == 0 && e.NetworkCard == 0) {
+		return true
+	}
+	if e.NetworkCard != 0 {
+		return false // only the default card is managed
+	}
+	if owner, ok := e.Tags[core.TagInstanceID]; ok {
+		return owner == string(s.instance.ID)
+	}
+	return s.cfg.ManageUntaggedENIs
+}
+
+// adoptLocked records an attached ENI and, when managed, puts it and its
+// addresses in the datastore.
+func (s *Service) adoptLocked(e core.ENI, now time.Time) {
+	if e.DeviceNumber == 0 && e.NetworkCard == 0 {
+		e.Primary = true
+	}
+	s.attached[e.ID] = e
+	if !s.managed(e) {
+		return
+	}
+	info := datastore.ENIInfo{ID: e.ID, DeviceNumber: e.DeviceNumber, NetworkCard: e.NetworkCard, SubnetCIDR: e.SubnetCIDR,
+		PrimaryIP: e.PrimaryIP, Primary: e.Primary, Trunk: e.Trunk, EFA: e.EFA}
+	if err := s.ds.AddENI(info, now); err != nil && !errors.Is(err, core.ErrDuplicate) {
+		s.log.Error("add ENI to datastore", "eni", string(e.ID), "error", err)
+		return
+	}
+	if len(e.SecondaryIPs) > 0 {
+		if _, err := s.ds.AddIPs(e.ID, e.SecondaryIPs); err != nil {
+			s.log.Error("add addresses to datastore", "eni", string(e.ID), "error", err)
+		}
+	}
+	if len(e.IPv4Prefixes) > 0 && !s.cfg.IPv6 {
+		if _, err := s.ds.AddPrefixes(e.ID, e.IPv4Prefixes); err != nil {
+			s.log.Error("add prefixes to datastore", "eni", string(e.ID), "error", err)
+		}
+	}
+	if len(e.IPv6Prefixes) > 0 && s.cfg.IPv6 {
+		if _, err := s.ds.AddIPv6Prefixes(e.ID, e.IPv6Prefixes); err != nil {
+			s.log.Error("add IPv6 prefixes to datastore", "eni", string(e.ID), "error", err)
+		}
+	}
+	s.notifyLocked()
+}
+
+// tagUntaggedManaged puts our instance tag on managed ENIs that lack it, so
+// leak cleanup and other nodes know whose they are.
+func (s *Service) tagUntaggedManaged(ctx context.Context, enis []core.ENI) {
+	for _, e := range enis {
+		if e.Primary || e.DeviceNumber == 0 || !s.managed(e) {
+			continue
+		}
+		if _, ok := e.Tags[core.TagInstanceID]; ok {
+			continue
+		}
+		err := s.deps.Cloud.CreateTags(ctx, string(e.ID), s.tags(false))
+		s.noteCloud(err)
+		if err != nil {
+			s.log.Warn("tag ENI", "eni", string(e.ID), "error", err)
+		}
+	}
+}
+
+// tags returns the tags this node puts on ENIs it manages.
+func (s *Service) tags(withCreatedAt bool) map[string]string {
+	t := map[string]string{}
+	for k, v := range s.cfg.ExtraTags {
+		t[k] = v
+	}
+	t[core.TagInstanceID] = string(s.instance.ID)
+	if s.cfg.ClusterName != "" {
+		t[core.TagCluster] = s.cfg.ClusterName
+	}
+	if withCreatedAt {
+		t[core.TagCreatedAt] = s.deps.Clock.Now().UTC().Format(time.RFC3339)
+	}
+	return t
+}
+
+// notifyLocked wakes ADDs waiting for an address.
+func (s *Service) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Wake asks the loop to run a pass as soon as possible.
+func (s *Service) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SetExternalDemand tells the service how many pods a driver (the
+// simulator) has waiting for an address, so the next Step covers them.
+func (s *Service) SetExternalDemand(n int) {
+	s.mu.Lock()
+	s.externalDemand = n
+	s.mu.Unlock()
+}
+
+// Assign gives the pod an address. When the pool is empty it wakes the
+// allocator and waits up to Config.AddWait for one instead of failing at
+// once. The assignment is checkpointed before it is returned.
+func (s *Service) Assign(ctx context.Context, req AssignRequest) (datastore.Assignment, error) {
+	var deadline <-chan struct{}
+	if s.cfg.AddWait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.AddWait)
+		defer cancel()
+		deadline = wctx.Done()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	counted := false
+	defer func() {
+		if counted {
+			s.waiting--
+		}
+	}()
+	for {
+		a, err := s.assignLocked(ctx, req)
+		if err == nil || !errors.Is(err, core.ErrNoAvailableAddress) || deadline == nil {
+			if err != nil {
+				s.stats.AssignFailures++
+			}
+			return a, err
+		}
+		if !counted {
+			counted = true
+			s.waiting++
+		}
+		s.Wake()
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+			s.mu.Lock()
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.stats.AssignFailures++
+			return datastore.Assignment{}, fmt.Errorf("assign address to %s: %w (%w)", req.Pod, core.ErrNoAvailableAddress, ctx.Err())
+		case <-deadline:
+			s.mu.Lock()
+			s.stats.AssignFailures++
+			return datastore.Assignment{}, fmt.Errorf("assign address to %s: waited %s for the allocator: %w", req.Pod, s.cfg.AddWait, err)
+		}
+	}
+}
+
+// TryAssign is Assign without waiting: the simulator's entry point, which
+// models waiting pods itself on virtual time.
+func (s *Service) TryAssign(ctx context.Context, req AssignRequest) (datastore.Assignment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.assignLocked(ctx, req)
+	if err != nil {
+		s.stats.AssignFailures++
+	}
+	return a, err
+}
+
+func (s *Service) assignLocked(ctx context.Context, req AssignRequest) (datastore.Assignment, error) {
+	now := s.deps.Clock.Now()
+	if existing, ok := s.ds.Lookup(req.Key); ok {
+		return existing, nil
+	}
+	if st := s.ds.Stats(now); s.lim.MaxPods > 0 && st.Assigned >= s.lim.MaxPods {
+		return datastore.Assignment{}, fmt.Errorf("assign address to %s: %d pods assigned: %w", req.Pod, st.Assigned, core.ErrMaxPods)
+	}
+	a, err := s.ds.Assign(req.Key, req.Pod, now)
+	if err != nil {
+		return a, fmt.Errorf("assign address to %s: %w", req.Pod, err)
+	}
+	if err := s.saveCheckpointLocked(ctx); err != nil {
+		// Not durable: undo, so a restart cannot hand the address out twice.
+		if _, uerr := s.ds.Release(req.Key, now); uerr != nil {
+			s.log.Error("undo assignment after checkpoint failure", "pod", req.Pod.String(), "error", uerr)
+		}
+		return datastore.Assignment{}, err
+	}
+	s.stats.Assigns++
+	return a, nil
+}
+
+// Release frees the pod's address; it starts its cooldown and is
+// checkpointed before Release returns. core.ErrUnknownPod when the key has
+// no address (a CNI DEL must treat that as success).
+func (s *Service) Release(ctx context.Context, key core.PodKey) (datastore.Assignment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.ds.Release(key, s.deps.Clock.Now())
+	if err != nil {
+		return a, err
+	}
+	s.stats.Releases++
+	if err := s.saveCheckpointLocked(ctx); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+func (s *Service) saveCheckpoint(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveCheckpointLocked(ctx)
+}
+
+func (s *Service) saveCheckpointLocked(ctx context.Context) error {
+	if s.deps.Checkpoint == nil {
+		return nil
+	}
+	if err := s.deps.Checkpoint.Save(ctx, s.ds.Snapshot(s.deps.Clock.Now())); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Lookup returns the pod's current assignment.
+func (s *Service) Lookup(key core.PodKey) (datastore.Assignment, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds.Lookup(key)
+}
+
+// Usage returns the pool as the policy sees it now.
+func (s *Service) Usage() core.PoolUsage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds.Usage(s.deps.Clock.Now())
+}
+
+// Stats returns the pool totals now.
+func (s *Service) Stats() datastore.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds.Stats(s.deps.Clock.Now())
+}
+
+// ENIs returns the datastore's view of every managed ENI, device order.
+func (s *Service) ENIs() []datastore.ENIView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []datastore.ENIView
+	for _, info := range s.ds.ENIs() {
+		if v, ok := s.ds.ENI(info.ID); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Assignments lists every pod address, sorted by address.
+func (s *Service) Assignments() []datastore.Assignment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds.Assignments()
+}
+
+// Counters returns the running totals.
+func (s *Service) Counters() Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Limits returns the limits the policy works within.
+func (s *Service) Limits() warmpool.Limits { return s.lim }
+
+// Instance returns what Init learned about the instance.
+func (s *Service) Instance() core.Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst := s.instance
+	inst.ENIs = nil
+	for _, e := range s.attached {
+		inst.ENIs = append(inst.ENIs, e)
+	}
+	sort.Slice(inst.ENIs, func(i, j int) bool { return inst.ENIs[i].DeviceNumber < inst.ENIs[j].DeviceNumber })
+	return inst
+}
+
+// VPCCIDRs returns the VPC's IPv4 CIDRs (for SNAT exclusion).
+func (s *Service) VPCCIDRs() []netip.Prefix {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]netip.Prefix(nil), s.instance.VPCCIDRs...)
+}
+
+// noteCloud keeps throttling back-off state from a cloud call's result.
+func (s *Service) noteCloud(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noteCloudLocked(err)
+}
+
+func (s *Service) noteCloudLocked(err error) {
+	now := s.deps.Clock.Now()
+	switch {
+	case err == nil:
+		s.throttleStep = 0
+	case errors.Is(err, core.ErrThrottled):
+		s.stats.Throttled++
+		if s.throttleStep == 0 {
+			s.throttleStep = s.cfg.ThrottleBackoff
+		} else {
+			s.throttleStep *= 2
+		}
+		if s.cfg.ThrottleBackoffMax > 0 && s.throttleStep > s.cfg.ThrottleBackoffMax {
+			s.throttleStep = s.cfg.ThrottleBackoffMax
+		}
+		s.throttleTil = now.Add(s.throttleStep)
+	case errors.Is(err, core.ErrSubnetFull), errors.Is(err, core.ErrNoFreePrefix):
+		s.stats.SubnetFull++
+		s.growPausedTil = now.Add(s.cfg.SubnetFullBackoff)
+		s.stats.CloudErrors++
+	default:
+		s.stats.CloudErrors++
+	}
+}
