@@ -190,13 +190,23 @@ var cases = map[string]varCase{
 			{in: "true", with: map[string]string{"ENABLE_PREFIX_DELEGATION": "true", "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}},
 		},
 	},
-	"ENABLE_MULTI_NIC":         boolCase(false),
-	"ENABLE_NFTABLES":          {ok: []ok{{in: "true", warn: "ENABLE_NFTABLES=\"true\" is deprecated"}}},
-	"ENABLE_POD_ENI":           boolCase(false),
-	"ENABLE_PREFIX_DELEGATION": boolCase(false),
-	"ENABLE_SUBNET_DISCOVERY":  boolCase(true),
-	"ENABLE_V4_EGRESS":         boolCase(true),
-	"ENABLE_V6_EGRESS":         boolCase(false),
+	"ENABLE_MULTI_NIC": boolCase(false),
+	"ENABLE_NFTABLES":  {ok: []ok{{in: "true", warn: "ENABLE_NFTABLES=\"true\" is deprecated"}}},
+	"ENABLE_POD_ENI":   boolCase(false),
+	"ENABLE_PREFIX_DELEGATION": func() varCase {
+		c := boolCase(false)
+		for i := range c.ok {
+			if c.ok[i].want == "true" {
+				// Alone it keeps one spare prefix, with a warning.
+				c.ok[i].warn = "WARM_PREFIX_TARGET=1"
+			}
+		}
+		c.ok = append(c.ok, ok{in: "true", want: "true", with: map[string]string{"WARM_PREFIX_TARGET": "2"}})
+		return c
+	}(),
+	"ENABLE_SUBNET_DISCOVERY": boolCase(true),
+	"ENABLE_V4_EGRESS":        boolCase(true),
+	"ENABLE_V6_EGRESS":        boolCase(false),
 	"ENI_CONFIG_ANNOTATION_DEF": strCase("k8s.amazonaws.com/eniConfig",
 		[]string{"topology.kubernetes.io/zone", "zone", "example.com/my_key.v1"},
 		"-bad", "Example.com/x", "a/b/c", "x/"+strings.Repeat("n", 64), "example.com/", "/name", "with space"),
@@ -231,7 +241,11 @@ var cases = map[string]varCase{
 	},
 	"MINIMUM_IP_TARGET": {
 		def: "0",
-		ok:  []ok{{in: "10", want: "10"}, {in: "-5", want: "0"}, {in: " 7 ", want: "7"}},
+		ok: []ok{
+			{in: "10", want: "10", warn: "without WARM_IP_TARGET"}, {in: "-5", want: "0"},
+			{in: " 7 ", want: "7", warn: "without WARM_IP_TARGET"},
+			{in: "10", want: "10", with: map[string]string{"WARM_IP_TARGET": "2"}},
+		},
 		bad: []bad{{in: "ten"}, {in: "1e3"}},
 	},
 	"MY_NODE_NAME": strCase("", []string{"ip-10-0-0-1.us-west-2.compute.internal"}),

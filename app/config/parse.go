@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vpc-cni/vpc-cni/core"
+	"github.com/vpc-cni/vpc-cni/core/warmpool"
 )
 
 // Var describes one environment variable. The list returned by Vars drives
@@ -177,6 +178,31 @@ func (p *parser) combine(e *Env) {
 
 	if e.WarmPrefixTarget > 0 && !e.EnablePrefixDelegation {
 		p.warn("WARM_PREFIX_TARGET=%d has no effect without ENABLE_PREFIX_DELEGATION=true", e.WarmPrefixTarget)
+	}
+	// The warm-pool policy's own checks, so every entry point (daemon,
+	// simulator) rejects the same combinations.
+	if e.EnablePrefixDelegation && !e.EnableIPv6 && e.WarmPrefixTarget <= 0 && e.WarmIPTarget <= 0 && e.MinimumIPTarget <= 0 {
+		// Nothing says how many spare prefixes to keep: use the value the
+		// upstream manifest ships rather than refusing to start.
+		e.WarmPrefixTarget = 1
+		p.warn("ENABLE_PREFIX_DELEGATION=true without WARM_PREFIX_TARGET, WARM_IP_TARGET or MINIMUM_IP_TARGET: keeping one spare prefix (WARM_PREFIX_TARGET=1)")
+	}
+	if !e.EnableIPv6 {
+		targets := warmpool.Targets{WarmENI: e.WarmENITarget, WarmIP: e.WarmIPTarget, MinimumIP: e.MinimumIPTarget, WarmPrefix: e.WarmPrefixTarget}
+		if err := warmpool.Validate(targets, e.EnablePrefixDelegation); err != nil {
+			p.fail("ENABLE_PREFIX_DELEGATION", p.value("ENABLE_PREFIX_DELEGATION", "true"),
+				"WARM_PREFIX_TARGET, WARM_IP_TARGET or MINIMUM_IP_TARGET above 0 as well (otherwise the node keeps no spare prefix)")
+		}
+		_, weniSet := p.set["WARM_ENI_TARGET"]
+		for _, w := range warmpool.Warnings(targets, e.EnablePrefixDelegation) {
+			// WARM_ENI_TARGET always has a value (default 1): only mention
+			// it when the operator set it. WARM_PREFIX_TARGET without
+			// prefix delegation is reported above already.
+			if (strings.HasPrefix(w, "WARM_ENI_TARGET") && !weniSet) || (strings.HasPrefix(w, "WARM_PREFIX_TARGET") && !e.EnablePrefixDelegation) {
+				continue
+			}
+			p.warn("%s", w)
+		}
 	}
 	if len(e.ExcludeSNATCIDRs) > 0 && e.ExternalSNAT {
 		p.warn("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS has no effect with AWS_VPC_K8S_CNI_EXTERNALSNAT=true (the node does no SNAT at all)")

@@ -21,7 +21,7 @@ func specs() []spec {
 			differs("A non-integer value is an error; upstream treats it as unset."),
 		countVar("WARM_PREFIX_TARGET", func(e *Env) *int { return &e.WarmPrefixTarget },
 			"Prefix delegation only: free /28 prefixes ipamd keeps ready. WARM_IP_TARGET or MINIMUM_IP_TARGET take precedence when set.").
-			differs("Unset by default as the README says (upstream manifests set 1). A non-integer value is an error."),
+			differs("Unset by default as the README says (upstream manifests set 1). When prefix delegation is on and no WARM_PREFIX_TARGET, WARM_IP_TARGET or MINIMUM_IP_TARGET is set, 1 is used with a warning; the upstream entrypoint refuses to start instead. A non-integer value is an error."),
 		countVar("MAX_ENI", func(e *Env) *int { return &e.MaxENI },
 			"Upper bound on the ENIs attached to the node; never above the instance type's own limit. Unset means the instance limit.").
 			differs("A non-integer value is an error; upstream ignores it."),
