@@ -606,3 +606,51 @@ func sortedAddrs(m map[netip.Addr]bool) []netip.Addr {
 	}
 	return out
 }
+
+// A node switched from secondary IPs to prefix delegation (a restart with
+// ENABLE_PREFIX_DELEGATION=true): running pods keep their /32s, new pods get
+// addresses from /28 prefixes, and the /32s nobody uses go back to EC2.
+func TestModeSwitchToPrefixDelegationKeepsPods(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	cfg := fastConfig()
+	cfg.Cooldown = 0
+	svc := n.service(cfg)
+	n.converge(svc)
+	ctx := context.Background()
+	old := map[core.PodKey]netip.Addr{}
+	for i := 0; i < 3; i++ {
+		a, err := svc.TryAssign(ctx, req(i))
+		must(t, err)
+		old[a.Key] = a.Addr
+	}
+	n.converge(svc)
+
+	pd := cfg
+	pd.PrefixDelegation = true
+	pd.Targets = warmpool.Targets{WarmPrefix: 1}
+	svc2 := n.service(pd)
+	for k, a := range old {
+		got, ok := svc2.Lookup(k)
+		if !ok || got.Addr != a {
+			t.Fatalf("pod %v lost %s across the mode switch (now %v)", k, a, got.Addr)
+		}
+	}
+	n.clock.Advance(time.Minute)
+	n.converge(svc2)
+	b, err := svc2.TryAssign(ctx, req(10))
+	must(t, err)
+	var inPrefix bool
+	var secondaries int
+	for _, e := range n.cloud.ENIsOf(n.inst.ID) {
+		for _, p := range e.IPv4Prefixes {
+			inPrefix = inPrefix || p.Contains(b.Addr)
+		}
+		secondaries += len(e.SecondaryIPs)
+	}
+	if !inPrefix {
+		t.Fatalf("new pod got %s, not from a /28 prefix", b.Addr)
+	}
+	if secondaries != len(old) {
+		t.Fatalf("%d secondary IPs left in EC2, want only the %d that carry pods", secondaries, len(old))
+	}
+}
