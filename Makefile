@@ -6,7 +6,7 @@ BIN      := bin
 ARCHCHECK ?= ../shared/tools/archcheck
 GOTEST_FLAGS ?= -count=1
 
-.PHONY: all build test unit archcheck vet fmtcheck bench run generate clean
+.PHONY: all build test unit archcheck vet fmtcheck bench run generate proto clean
 
 all: build
 
@@ -44,6 +44,11 @@ run: build
 
 generate:
 	$(GO) generate ./core/limits/
+
+## proto: regenerate the gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
+proto:
+	cd adapters/rpc/pb && protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative rpc.proto
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,131 @@
+package ports
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/vpc-cni/vpc-cni/core"
+)
+
+// ENINetwork is what the host needs to route pods of one secondary ENI.
+type ENINetwork struct {
+	ID  core.ENIID
+	MAC string
+	// DeviceNumber and NetworkCard give the route table (core.RouteTableFor).
+	DeviceNumber int
+	NetworkCard  int
+	RouteTable   int
+	// PrimaryIP is the ENI's own address; SubnetCIDR its subnet. The
+	// gateway is the subnet's first host address.
+	PrimaryIP  netip.Addr
+	SubnetCIDR netip.Prefix
+	Gateway    netip.Addr
+	MTU        int
+}
+
+// HostConfig is the node-wide routing setup ipamd applies at start and
+// keeps in place.
+type HostConfig struct {
+	// PrimaryInterface is the link carrying the primary ENI (eth0), found by
+	// PrimaryMAC when empty.
+	PrimaryInterface string
+	PrimaryMAC       string
+	PrimaryIP        netip.Addr
+	MTU              int
+	// ConnmarkRule adds the rule "fwmark <Mark>/<Mark> lookup main" at
+	// priority 1024 (NodePort support or on-node SNAT).
+	ConnmarkRule bool
+	Mark         uint32
+	// ExternalServiceCIDRs get "to <cidr> lookup main" at priority 1535.
+	ExternalServiceCIDRs []netip.Prefix
+	// NodePortSupport sets loose reverse-path filtering on the primary
+	// interface.
+	NodePortSupport bool
+}
+
+// HostNetwork is ipamd's host-level datapath: the primary interface, one
+// route table and source rule per secondary ENI, node-wide rules. Every
+// method is idempotent and level-triggered: calling it again repairs
+// whatever something else removed, and "already exists" is success.
+type HostNetwork interface {
+	SetupHost(ctx context.Context, cfg HostConfig) error
+	SetupENI(ctx context.Context, eni ENINetwork) error
+	TeardownENI(ctx context.Context, eni ENINetwork) error
+	// Render prints the state this adapter owns (rules, routes, link
+	// settings) in a stable text form, for tests and operators.
+	Render(ctx context.Context) (string, error)
+}
+
+// PodSpec is one pod interface to wire.
+type PodSpec struct {
+	ContainerID string
+	// Netns is the path of the pod's network namespace.
+	Netns string
+	// IfName is the interface inside the pod (eth0).
+	IfName string
+	// HostVeth is the host-side veth name (<prefix><hash>).
+	HostVeth string
+	Addr     netip.Addr
+	MTU      int
+	// RouteTable is the ENI's table for traffic from the pod; 254 (main)
+	// for the primary ENI, in which case no from-pod rule is added.
+	RouteTable int
+}
+
+// PodResult describes what was wired.
+type PodResult struct {
+	HostVeth     string
+	HostMAC      string
+	ContainerMAC string
+}
+
+// PodNetwork wires pods: veth pair, pod address and routes, static ARP
+// entry for the gateway, host route and policy rules. Setup is idempotent
+// (a retried ADD converges); Teardown succeeds for anything already gone.
+type PodNetwork interface {
+	SetupPod(ctx context.Context, p PodSpec) (PodResult, error)
+	TeardownPod(ctx context.Context, p PodSpec) error
+	CheckPod(ctx context.Context, p PodSpec) error
+}
+
+// SNATMode is how the SNAT rule randomises source ports.
+type SNATMode string
+
+const (
+	SNATRandomFully SNATMode = "prng"       // --random-fully (falls back to --random)
+	SNATRandom      SNATMode = "hashrandom" // --random
+	SNATNone        SNATMode = "none"
+)
+
+// FirewallConfig is the desired node-wide packet filtering and NAT state.
+type FirewallConfig struct {
+	// ExternalSNAT: the node does no SNAT at all (a NAT gateway does).
+	ExternalSNAT bool
+	// PrimaryIP is the SNAT source; PrimaryInterface the node's main link.
+	PrimaryIP        netip.Addr
+	PrimaryInterface string
+	// VPCCIDRs and ExcludeCIDRs are destinations that are not SNATed.
+	VPCCIDRs     []netip.Prefix
+	ExcludeCIDRs []netip.Prefix
+	RandomizeSNAT SNATMode
+	// VethPrefix matches pod host veths ("eni" → "eni+").
+	VethPrefix string
+	// Mark is the connmark bit (0x80 by default).
+	Mark uint32
+	// NodePortSupport adds the mangle rules that send replies of NodePort
+	// traffic back through the primary interface.
+	NodePortSupport bool
+}
+
+// Firewall programs SNAT and connmark rules. Apply is level-triggered: it
+// makes the backend hold exactly the desired rules (adding missing ones,
+// removing stale ones it owns) and is safe to call periodically.
+type Firewall interface {
+	Name() string
+	Apply(ctx context.Context, cfg FirewallConfig) error
+	// Teardown removes everything this backend owns.
+	Teardown(ctx context.Context) error
+	// Render prints the rules this backend owns, stable and sorted, in the
+	// backend's native syntax (iptables-save or nft list lines).
+	Render(ctx context.Context) (string, error)
+}
