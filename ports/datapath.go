@@ -105,8 +105,8 @@ type FirewallConfig struct {
 	PrimaryIP        netip.Addr
 	PrimaryInterface string
 	// VPCCIDRs and ExcludeCIDRs are destinations that are not SNATed.
-	VPCCIDRs     []netip.Prefix
-	ExcludeCIDRs []netip.Prefix
+	VPCCIDRs      []netip.Prefix
+	ExcludeCIDRs  []netip.Prefix
 	RandomizeSNAT SNATMode
 	// VethPrefix matches pod host veths ("eni" → "eni+").
 	VethPrefix string
