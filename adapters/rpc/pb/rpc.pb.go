@@ -613,6 +613,194 @@ func (x *NetworkPolicyAgentConfigReply) GetRegion() string {
 	return ""
 }
 
+type ListAllocationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientVersion string                 `protobuf:"bytes,1,opt,name=ClientVersion,proto3" json:"ClientVersion,omitempty"`
+	NetworkName   string                 `protobuf:"bytes,2,opt,name=NetworkName,proto3" json:"NetworkName,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAllocationsRequest) Reset() {
+	*x = ListAllocationsRequest{}
+	mi := &file_rpc_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAllocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAllocationsRequest) ProtoMessage() {}
+
+func (x *ListAllocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAllocationsRequest.ProtoReflect.Descriptor instead.
+func (*ListAllocationsRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListAllocationsRequest) GetClientVersion() string {
+	if x != nil {
+		return x.ClientVersion
+	}
+	return ""
+}
+
+func (x *ListAllocationsRequest) GetNetworkName() string {
+	if x != nil {
+		return x.NetworkName
+	}
+	return ""
+}
+
+type Allocation struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	ContainerID       string                 `protobuf:"bytes,1,opt,name=ContainerID,proto3" json:"ContainerID,omitempty"`
+	IfName            string                 `protobuf:"bytes,2,opt,name=IfName,proto3" json:"IfName,omitempty"`
+	NetworkName       string                 `protobuf:"bytes,3,opt,name=NetworkName,proto3" json:"NetworkName,omitempty"`
+	IPv4Addr          string                 `protobuf:"bytes,4,opt,name=IPv4Addr,proto3" json:"IPv4Addr,omitempty"`
+	IPv6Addr          string                 `protobuf:"bytes,5,opt,name=IPv6Addr,proto3" json:"IPv6Addr,omitempty"`
+	K8S_POD_NAME      string                 `protobuf:"bytes,6,opt,name=K8S_POD_NAME,json=K8SPODNAME,proto3" json:"K8S_POD_NAME,omitempty"`
+	K8S_POD_NAMESPACE string                 `protobuf:"bytes,7,opt,name=K8S_POD_NAMESPACE,json=K8SPODNAMESPACE,proto3" json:"K8S_POD_NAMESPACE,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Allocation) Reset() {
+	*x = Allocation{}
+	mi := &file_rpc_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Allocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Allocation) ProtoMessage() {}
+
+func (x *Allocation) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
+func (*Allocation) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Allocation) GetContainerID() string {
+	if x != nil {
+		return x.ContainerID
+	}
+	return ""
+}
+
+func (x *Allocation) GetIfName() string {
+	if x != nil {
+		return x.IfName
+	}
+	return ""
+}
+
+func (x *Allocation) GetNetworkName() string {
+	if x != nil {
+		return x.NetworkName
+	}
+	return ""
+}
+
+func (x *Allocation) GetIPv4Addr() string {
+	if x != nil {
+		return x.IPv4Addr
+	}
+	return ""
+}
+
+func (x *Allocation) GetIPv6Addr() string {
+	if x != nil {
+		return x.IPv6Addr
+	}
+	return ""
+}
+
+func (x *Allocation) GetK8S_POD_NAME() string {
+	if x != nil {
+		return x.K8S_POD_NAME
+	}
+	return ""
+}
+
+func (x *Allocation) GetK8S_POD_NAMESPACE() string {
+	if x != nil {
+		return x.K8S_POD_NAMESPACE
+	}
+	return ""
+}
+
+type ListAllocationsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Allocations   []*Allocation          `protobuf:"bytes,1,rep,name=Allocations,proto3" json:"Allocations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAllocationsReply) Reset() {
+	*x = ListAllocationsReply{}
+	mi := &file_rpc_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAllocationsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAllocationsReply) ProtoMessage() {}
+
+func (x *ListAllocationsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAllocationsReply.ProtoReflect.Descriptor instead.
+func (*ListAllocationsReply) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListAllocationsReply) GetAllocations() []*Allocation {
+	if x != nil {
+		return x.Allocations
+	}
+	return nil
+}
+
 var File_rpc_proto protoreflect.FileDescriptor
 
 const file_rpc_proto_rawDesc = "" +
@@ -676,7 +864,22 @@ const file_rpc_proto_rawDesc = "" +
 	"\n" +
 	"InstanceID\x18\x05 \x01(\tR\n" +
 	"InstanceID\x12\x16\n" +
-	"\x06Region\x18\x06 \x01(\tR\x06Region2\x88\x01\n" +
+	"\x06Region\x18\x06 \x01(\tR\x06Region\"`\n" +
+	"\x16ListAllocationsRequest\x12$\n" +
+	"\rClientVersion\x18\x01 \x01(\tR\rClientVersion\x12 \n" +
+	"\vNetworkName\x18\x02 \x01(\tR\vNetworkName\"\xee\x01\n" +
+	"\n" +
+	"Allocation\x12 \n" +
+	"\vContainerID\x18\x01 \x01(\tR\vContainerID\x12\x16\n" +
+	"\x06IfName\x18\x02 \x01(\tR\x06IfName\x12 \n" +
+	"\vNetworkName\x18\x03 \x01(\tR\vNetworkName\x12\x1a\n" +
+	"\bIPv4Addr\x18\x04 \x01(\tR\bIPv4Addr\x12\x1a\n" +
+	"\bIPv6Addr\x18\x05 \x01(\tR\bIPv6Addr\x12 \n" +
+	"\fK8S_POD_NAME\x18\x06 \x01(\tR\n" +
+	"K8SPODNAME\x12*\n" +
+	"\x11K8S_POD_NAMESPACE\x18\a \x01(\tR\x0fK8SPODNAMESPACE\"I\n" +
+	"\x14ListAllocationsReply\x121\n" +
+	"\vAllocations\x18\x01 \x03(\v2\x0f.rpc.AllocationR\vAllocations2\x88\x01\n" +
 	"\n" +
 	"CNIBackend\x12<\n" +
 	"\n" +
@@ -685,7 +888,9 @@ const file_rpc_proto_rawDesc = "" +
 	"DelNetwork\x12\x16.rpc.DelNetworkRequest\x1a\x14.rpc.DelNetworkReply\"\x002b\n" +
 	"\x13ConfigServerBackend\x12K\n" +
 	"\x17GetNetworkPolicyConfigs\x12\n" +
-	".rpc.Empty\x1a\".rpc.NetworkPolicyAgentConfigReply\"\x00B,Z*github.com/vpc-cni/vpc-cni/adapters/rpc/pbb\x06proto3"
+	".rpc.Empty\x1a\".rpc.NetworkPolicyAgentConfigReply\"\x002X\n" +
+	"\tIPAMAdmin\x12K\n" +
+	"\x0fListAllocations\x12\x1b.rpc.ListAllocationsRequest\x1a\x19.rpc.ListAllocationsReply\"\x00B,Z*github.com/vpc-cni/vpc-cni/adapters/rpc/pbb\x06proto3"
 
 var (
 	file_rpc_proto_rawDescOnce sync.Once
@@ -699,7 +904,7 @@ func file_rpc_proto_rawDescGZIP() []byte {
 	return file_rpc_proto_rawDescData
 }
 
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_rpc_proto_goTypes = []any{
 	(*Empty)(nil),                         // 0: rpc.Empty
 	(*AddNetworkRequest)(nil),             // 1: rpc.AddNetworkRequest
@@ -708,21 +913,27 @@ var file_rpc_proto_goTypes = []any{
 	(*DelNetworkRequest)(nil),             // 4: rpc.DelNetworkRequest
 	(*DelNetworkReply)(nil),               // 5: rpc.DelNetworkReply
 	(*NetworkPolicyAgentConfigReply)(nil), // 6: rpc.NetworkPolicyAgentConfigReply
+	(*ListAllocationsRequest)(nil),        // 7: rpc.ListAllocationsRequest
+	(*Allocation)(nil),                    // 8: rpc.Allocation
+	(*ListAllocationsReply)(nil),          // 9: rpc.ListAllocationsReply
 }
 var file_rpc_proto_depIdxs = []int32{
 	2, // 0: rpc.AddNetworkReply.IPAllocationMetadata:type_name -> rpc.IPAllocationMetadata
 	2, // 1: rpc.DelNetworkReply.IPAllocationMetadata:type_name -> rpc.IPAllocationMetadata
-	1, // 2: rpc.CNIBackend.AddNetwork:input_type -> rpc.AddNetworkRequest
-	4, // 3: rpc.CNIBackend.DelNetwork:input_type -> rpc.DelNetworkRequest
-	0, // 4: rpc.ConfigServerBackend.GetNetworkPolicyConfigs:input_type -> rpc.Empty
-	3, // 5: rpc.CNIBackend.AddNetwork:output_type -> rpc.AddNetworkReply
-	5, // 6: rpc.CNIBackend.DelNetwork:output_type -> rpc.DelNetworkReply
-	6, // 7: rpc.ConfigServerBackend.GetNetworkPolicyConfigs:output_type -> rpc.NetworkPolicyAgentConfigReply
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	8, // 2: rpc.ListAllocationsReply.Allocations:type_name -> rpc.Allocation
+	1, // 3: rpc.CNIBackend.AddNetwork:input_type -> rpc.AddNetworkRequest
+	4, // 4: rpc.CNIBackend.DelNetwork:input_type -> rpc.DelNetworkRequest
+	0, // 5: rpc.ConfigServerBackend.GetNetworkPolicyConfigs:input_type -> rpc.Empty
+	7, // 6: rpc.IPAMAdmin.ListAllocations:input_type -> rpc.ListAllocationsRequest
+	3, // 7: rpc.CNIBackend.AddNetwork:output_type -> rpc.AddNetworkReply
+	5, // 8: rpc.CNIBackend.DelNetwork:output_type -> rpc.DelNetworkReply
+	6, // 9: rpc.ConfigServerBackend.GetNetworkPolicyConfigs:output_type -> rpc.NetworkPolicyAgentConfigReply
+	9, // 10: rpc.IPAMAdmin.ListAllocations:output_type -> rpc.ListAllocationsReply
+	7, // [7:11] is the sub-list for method output_type
+	3, // [3:7] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -736,9 +947,9 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_rpc_proto_goTypes,
 		DependencyIndexes: file_rpc_proto_depIdxs,

@@ -271,3 +271,113 @@ var ConfigServerBackend_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "rpc.proto",
 }
+
+const (
+	IPAMAdmin_ListAllocations_FullMethodName = "/rpc.IPAMAdmin/ListAllocations"
+)
+
+// IPAMAdminClient is the client API for IPAMAdmin service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// IPAMAdmin is our addition (not in upstream): it lets the plugin's CNI GC
+// command find allocations whose containers the runtime no longer has. An
+// upstream ipamd answers Unimplemented, and GC then does nothing.
+type IPAMAdminClient interface {
+	ListAllocations(ctx context.Context, in *ListAllocationsRequest, opts ...grpc.CallOption) (*ListAllocationsReply, error)
+}
+
+type iPAMAdminClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewIPAMAdminClient(cc grpc.ClientConnInterface) IPAMAdminClient {
+	return &iPAMAdminClient{cc}
+}
+
+func (c *iPAMAdminClient) ListAllocations(ctx context.Context, in *ListAllocationsRequest, opts ...grpc.CallOption) (*ListAllocationsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAllocationsReply)
+	err := c.cc.Invoke(ctx, IPAMAdmin_ListAllocations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// IPAMAdminServer is the server API for IPAMAdmin service.
+// All implementations must embed UnimplementedIPAMAdminServer
+// for forward compatibility.
+//
+// IPAMAdmin is our addition (not in upstream): it lets the plugin's CNI GC
+// command find allocations whose containers the runtime no longer has. An
+// upstream ipamd answers Unimplemented, and GC then does nothing.
+type IPAMAdminServer interface {
+	ListAllocations(context.Context, *ListAllocationsRequest) (*ListAllocationsReply, error)
+	mustEmbedUnimplementedIPAMAdminServer()
+}
+
+// UnimplementedIPAMAdminServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedIPAMAdminServer struct{}
+
+func (UnimplementedIPAMAdminServer) ListAllocations(context.Context, *ListAllocationsRequest) (*ListAllocationsReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAllocations not implemented")
+}
+func (UnimplementedIPAMAdminServer) mustEmbedUnimplementedIPAMAdminServer() {}
+func (UnimplementedIPAMAdminServer) testEmbeddedByValue()                   {}
+
+// UnsafeIPAMAdminServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to IPAMAdminServer will
+// result in compilation errors.
+type UnsafeIPAMAdminServer interface {
+	mustEmbedUnimplementedIPAMAdminServer()
+}
+
+func RegisterIPAMAdminServer(s grpc.ServiceRegistrar, srv IPAMAdminServer) {
+	// If the following call panics, it indicates UnimplementedIPAMAdminServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&IPAMAdmin_ServiceDesc, srv)
+}
+
+func _IPAMAdmin_ListAllocations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAllocationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IPAMAdminServer).ListAllocations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IPAMAdmin_ListAllocations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IPAMAdminServer).ListAllocations(ctx, req.(*ListAllocationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// IPAMAdmin_ServiceDesc is the grpc.ServiceDesc for IPAMAdmin service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var IPAMAdmin_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "rpc.IPAMAdmin",
+	HandlerType: (*IPAMAdminServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListAllocations",
+			Handler:    _IPAMAdmin_ListAllocations_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "rpc.proto",
+}
