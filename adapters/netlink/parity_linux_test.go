@@ -1,0 +1,109 @@
+package netlink
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vpc-cni/vpc-cni/adapters/datapathmem"
+	"github.com/vpc-cni/vpc-cni/ports"
+)
+
+// TestMemoryParity runs one sequence of calls against the kernel (in
+// scratch namespaces) and against the in-memory adapter, and requires the
+// same rendered text from both after every step, on the node and in each
+// pod (with the random host MACs masked).
+func TestMemoryParity(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	node := nodeWithNICs(t)
+	node.writeSysctl(t, "/proc/sys/net/ipv4/ip_forward", "1")
+	podA, podB, podC := newTestNS(t, "poda"), newTestNS(t, "podb"), newTestNS(t, "podc")
+	kernel := newDatapath(t, Config{Netns: node.path, LinkWaitAttempts: 1})
+	mem, err := datapathmem.New(datapathmem.Config{Links: []datapathmem.Link{
+		{Name: "eth0", MAC: mac0, Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.10/24")}},
+		{Name: "eth1", MAC: mac1},
+		{Name: "eth2", MAC: mac2, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.3.99/24")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a := podSpec("ctr-a", podA, "pod-a", "10.0.1.5", 254)
+	b := podSpec("ctr-b", podB, "pod-b", "10.0.2.7", eni1.RouteTable)
+	c := podSpec("ctr-c", podC, "pod-c", "10.0.3.30", eni2.RouteTable)
+	c.MTU = 1500
+	changed := hostCfg
+	changed.ConnmarkRule = false
+	changed.ExternalServiceCIDRs = nil
+	changed.MTU = 1500
+
+	type adapter interface {
+		ports.HostNetwork
+		ports.PodNetwork
+		RenderPod(context.Context, ports.PodSpec) (string, error)
+	}
+	macs := map[adapter]map[string]string{kernel: {}, mem: {}} // container ID → host MAC
+	steps := []struct {
+		name string
+		do   func(d adapter) error
+	}{
+		{"SetupHost", func(d adapter) error { return d.SetupHost(ctx, hostCfg) }},
+		{"SetupENI eth1", func(d adapter) error { return d.SetupENI(ctx, eni1) }},
+		{"SetupENI eth2", func(d adapter) error { return d.SetupENI(ctx, eni2) }},
+		{"SetupPod A, B, C", func(d adapter) error {
+			for _, p := range []ports.PodSpec{a, b, c} {
+				res, err := d.SetupPod(ctx, p)
+				if err != nil {
+					return err
+				}
+				macs[d][p.ContainerID] = res.HostMAC
+			}
+			return nil
+		}},
+		{"SetupPod B again", func(d adapter) error { _, err := d.SetupPod(ctx, b); return err }},
+		{"CheckPod C", func(d adapter) error { return d.CheckPod(ctx, c) }},
+		{"TeardownENI eth2", func(d adapter) error { return d.TeardownENI(ctx, eni2) }},
+		{"TeardownPod A", func(d adapter) error { return d.TeardownPod(ctx, a) }},
+		{"SetupHost changed", func(d adapter) error { return d.SetupHost(ctx, changed) }},
+		{"SetupENI eth1 again", func(d adapter) error { return d.SetupENI(ctx, eni1) }},
+		{"TeardownPod B, C", func(d adapter) error {
+			for _, p := range []ports.PodSpec{b, c} {
+				if err := d.TeardownPod(ctx, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	for _, step := range steps {
+		texts := map[adapter]string{}
+		for _, d := range []adapter{kernel, mem} {
+			if err := step.do(d); err != nil {
+				t.Fatalf("%s on %T: %v", step.name, d, err)
+			}
+			s, err := d.Render(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []ports.PodSpec{a, b, c} {
+				ps, err := d.RenderPod(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m := macs[d][p.ContainerID]; m != "" {
+					ps = strings.ReplaceAll(ps, m, "HOSTMAC")
+				}
+				s += "--- pod " + p.ContainerID + "\n" + ps
+			}
+			texts[d] = s
+		}
+		if texts[kernel] != texts[mem] {
+			t.Fatalf("after %s the adapters differ (+kernel -memory):\n%s\nkernel:\n%s", step.name, diff(texts[kernel], texts[mem]), texts[kernel])
+		}
+		if testing.Verbose() {
+			t.Logf("after %s:\n%s", step.name, texts[kernel])
+		}
+	}
+}

@@ -1,0 +1,403 @@
+package rpcclient
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+)
+
+// DefaultSocketPath is where ipamd listens, as upstream since v1.22.
+const DefaultSocketPath = "/var/run/aws-node/ipamd.sock"
+
+// Config says where ipamd is and how long to wait for it.
+type Config struct {
+	// SocketPath is ipamd's unix socket (DefaultSocketPath when empty).
+	SocketPath string
+	// DialTimeout bounds connecting to the socket and completing the
+	// HTTP/2 handshake (2 s when zero). A missing socket fails at once.
+	DialTimeout time.Duration
+	// CallTimeout bounds each RPC (10 s when zero); a shorter deadline on
+	// the caller's context wins.
+	CallTimeout time.Duration
+	// ClientVersion is sent in every request that carries one. ipamd
+	// refuses requests from another release (ErrVersionMismatch).
+	ClientVersion string
+}
+
+func (c Config) withDefaults() Config {
+	if c.SocketPath == "" {
+		c.SocketPath = DefaultSocketPath
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 2 * time.Second
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Client is a connection to ipamd. It is safe for concurrent use; Close it
+// when done.
+type Client struct {
+	cfg    Config
+	conn   *grpc.ClientConn
+	cni    pb.CNIBackendClient
+	admin  pb.IPAMAdminClient
+	health healthpb.HealthClient
+}
+
+// New connects to ipamd. It returns an error wrapping ErrUnavailable when the
+// socket is missing, refuses connections or does not finish the handshake
+// within cfg.DialTimeout.
+func New(cfg Config) (*Client, error) {
+	return connect(context.Background(), cfg)
+}
+
+// Dial connects to ipamd at socketPath within timeout (or ctx's deadline,
+// whichever comes first); requests carry no client version.
+func Dial(ctx context.Context, socketPath string, timeout time.Duration) (*Client, error) {
+	return connect(ctx, Config{SocketPath: socketPath, DialTimeout: timeout})
+}
+
+// DialConfig is New bounded by ctx as well.
+func DialConfig(ctx context.Context, cfg Config) (*Client, error) {
+	return connect(ctx, cfg)
+}
+
+func connect(ctx context.Context, cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	path := cfg.SocketPath
+	if !filepath.IsAbs(path) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("resolve ipamd socket path %q: %w", path, err)
+		}
+		path = abs
+	}
+	// A missing socket is the common case (aws-node not running); say so
+	// plainly instead of as a gRPC connection state.
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("connect to ipamd at %s: %w: %v", path, ErrUnavailable, err)
+	}
+	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}
+	conn, err := grpc.NewClient("unix://"+path,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dialer),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create gRPC client for %s: %w", path, err)
+	}
+	if err := waitReady(ctx, conn, cfg.DialTimeout); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("connect to ipamd at %s: %w", path, err)
+	}
+	return &Client{
+		cfg:    cfg,
+		conn:   conn,
+		cni:    pb.NewCNIBackendClient(conn),
+		admin:  pb.NewIPAMAdminClient(conn),
+		health: healthpb.NewHealthClient(conn),
+	}, nil
+}
+
+// waitReady drives the connection until it is ready, fails, or the timeout
+// passes. A refused or missing socket shows up as TransientFailure right
+// after the first attempt, so callers do not wait for the timeout then.
+func waitReady(ctx context.Context, conn *grpc.ClientConn, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn.Connect()
+	for {
+		s := conn.GetState()
+		switch s {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return fmt.Errorf("%w: connection state %s", ErrUnavailable, s)
+		}
+		if !conn.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("%w: not ready within %s (state %s)", ErrUnavailable, timeout, s)
+		}
+	}
+}
+
+// Close releases the connection.
+func (c *Client) Close() error {
+	if err := c.conn.Close(); err != nil {
+		return fmt.Errorf("close ipamd connection: %w", err)
+	}
+	return nil
+}
+
+// SocketPath is the socket this client talks to.
+func (c *Client) SocketPath() string { return c.cfg.SocketPath }
+
+// PodKey identifies one pod interface, the IPAM key of the CNI spec.
+type PodKey struct {
+	NetworkName string
+	ContainerID string
+	IfName      string
+}
+
+// Pod names the Kubernetes pod behind a request.
+type Pod struct {
+	Name             string
+	Namespace        string
+	InfraContainerID string
+	UID              string
+}
+
+// AddRequest asks ipamd for the addresses of one pod interface.
+type AddRequest struct {
+	Key   PodKey
+	Pod   Pod
+	Netns string
+	// MultiNIC asks for one address on every managed network card.
+	MultiNIC bool
+}
+
+// IPAllocation is one address ipamd gave (or took back from) a pod.
+type IPAllocation struct {
+	// Addr is the IPv4 or IPv6 address.
+	Addr netip.Addr
+	// DeviceNumber is the ENI's device number (-1 for branch ENIs).
+	DeviceNumber int
+	// RouteTable is the host table for traffic from the pod; 0 means
+	// ipamd did not say (older servers, branch ENIs).
+	RouteTable int
+}
+
+// AddReply is ipamd's answer to AddNetwork.
+type AddReply struct {
+	// Success false means ipamd had no address for the pod; gRPC errors
+	// are returned as errors instead.
+	Success         bool
+	Allocations     []IPAllocation
+	UseExternalSNAT bool
+	VPCCIDRs        []netip.Prefix
+	// VLAN, PodENIMAC, PodENIGateway and ParentIfIndex describe a branch
+	// ENI (security groups for pods); VLAN 0 means an ordinary pod.
+	VLAN              int
+	PodENIMAC         string
+	PodENIGateway     netip.Addr
+	ParentIfIndex     int
+	NetworkPolicyMode string
+}
+
+// DelRequest asks ipamd to release a pod interface's addresses.
+type DelRequest struct {
+	Key    PodKey
+	Pod    Pod
+	Reason string
+}
+
+// DelReply is ipamd's answer to DelNetwork.
+type DelReply struct {
+	Success           bool
+	Allocations       []IPAllocation
+	VLAN              int
+	NetworkPolicyMode string
+}
+
+// Allocation is one pod interface ipamd holds addresses for.
+type Allocation struct {
+	Key  PodKey
+	Pod  Pod
+	IPv4 netip.Addr
+	IPv6 netip.Addr
+}
+
+// AddNetwork asks ipamd for an address. Errors wrap ErrVersionMismatch,
+// ErrUnavailable, core.ErrNoAvailableAddress or carry ipamd's message.
+func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	resp, err := c.cni.AddNetwork(ctx, &pb.AddNetworkRequest{
+		ClientVersion:              c.cfg.ClientVersion,
+		K8S_POD_NAME:               r.Pod.Name,
+		K8S_POD_NAMESPACE:          r.Pod.Namespace,
+		K8S_POD_INFRA_CONTAINER_ID: r.Pod.InfraContainerID,
+		ContainerID:                r.Key.ContainerID,
+		IfName:                     r.Key.IfName,
+		NetworkName:                r.Key.NetworkName,
+		Netns:                      r.Netns,
+		RequiresMultiNICAttachment: r.MultiNIC,
+	})
+	if err != nil {
+		return AddReply{}, fmt.Errorf("call AddNetwork: %w", mapError(err))
+	}
+	allocs, err := allocations(resp.GetIPAllocationMetadata())
+	if err != nil {
+		return AddReply{}, fmt.Errorf("read AddNetwork reply: %w", err)
+	}
+	out := AddReply{
+		Success:           resp.GetSuccess(),
+		Allocations:       allocs,
+		UseExternalSNAT:   resp.GetUseExternalSNAT(),
+		VLAN:              int(resp.GetPodVlanId()),
+		PodENIMAC:         resp.GetPodENIMAC(),
+		ParentIfIndex:     int(resp.GetParentIfIndex()),
+		NetworkPolicyMode: resp.GetNetworkPolicyMode(),
+	}
+	for _, list := range [][]string{resp.GetVPCv4CIDRs(), resp.GetVPCv6CIDRs()} {
+		for _, s := range list {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return AddReply{}, fmt.Errorf("read AddNetwork reply: VPC CIDR %q: %w", s, err)
+			}
+			out.VPCCIDRs = append(out.VPCCIDRs, p)
+		}
+	}
+	if gw := resp.GetPodENISubnetGW(); gw != "" {
+		a, err := netip.ParseAddr(gw)
+		if err != nil {
+			return AddReply{}, fmt.Errorf("read AddNetwork reply: branch ENI gateway %q: %w", gw, err)
+		}
+		out.PodENIGateway = a
+	}
+	return out, nil
+}
+
+// DelNetwork asks ipamd to release a pod interface. An unknown key is an
+// error wrapping core.ErrUnknownPod.
+func (c *Client) DelNetwork(ctx context.Context, r DelRequest) (DelReply, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	resp, err := c.cni.DelNetwork(ctx, &pb.DelNetworkRequest{
+		ClientVersion:              c.cfg.ClientVersion,
+		K8S_POD_NAME:               r.Pod.Name,
+		K8S_POD_NAMESPACE:          r.Pod.Namespace,
+		K8S_POD_INFRA_CONTAINER_ID: r.Pod.InfraContainerID,
+		K8S_POD_UID:                r.Pod.UID,
+		Reason:                     r.Reason,
+		ContainerID:                r.Key.ContainerID,
+		IfName:                     r.Key.IfName,
+		NetworkName:                r.Key.NetworkName,
+	})
+	if err != nil {
+		return DelReply{}, fmt.Errorf("call DelNetwork: %w", mapError(err))
+	}
+	allocs, err := allocations(resp.GetIPAllocationMetadata())
+	if err != nil {
+		return DelReply{}, fmt.Errorf("read DelNetwork reply: %w", err)
+	}
+	return DelReply{
+		Success:           resp.GetSuccess(),
+		Allocations:       allocs,
+		VLAN:              int(resp.GetPodVlanId()),
+		NetworkPolicyMode: resp.GetNetworkPolicyMode(),
+	}, nil
+}
+
+// ListAllocations returns the pod interfaces ipamd holds addresses for in
+// the named network (all networks when empty). An upstream ipamd does not
+// have this call: the error then wraps ErrUnimplemented.
+func (c *Client) ListAllocations(ctx context.Context, networkName string) ([]Allocation, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	resp, err := c.admin.ListAllocations(ctx, &pb.ListAllocationsRequest{
+		ClientVersion: c.cfg.ClientVersion,
+		NetworkName:   networkName,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("call ListAllocations: %w", mapError(err))
+	}
+	out := make([]Allocation, 0, len(resp.GetAllocations()))
+	for _, a := range resp.GetAllocations() {
+		al := Allocation{
+			Key: PodKey{NetworkName: a.GetNetworkName(), ContainerID: a.GetContainerID(), IfName: a.GetIfName()},
+			Pod: Pod{Name: a.GetK8S_POD_NAME(), Namespace: a.GetK8S_POD_NAMESPACE()},
+		}
+		var err error
+		if al.IPv4, err = optionalAddr(a.GetIPv4Addr()); err != nil {
+			return nil, fmt.Errorf("read ListAllocations reply: container %s: %w", a.GetContainerID(), err)
+		}
+		if al.IPv6, err = optionalAddr(a.GetIPv6Addr()); err != nil {
+			return nil, fmt.Errorf("read ListAllocations reply: container %s: %w", a.GetContainerID(), err)
+		}
+		out = append(out, al)
+	}
+	return out, nil
+}
+
+// HealthStatus is a grpc.health.v1 serving status.
+type HealthStatus string
+
+const (
+	Serving        HealthStatus = "SERVING"
+	NotServing     HealthStatus = "NOT_SERVING"
+	ServiceUnknown HealthStatus = "SERVICE_UNKNOWN"
+	StatusUnknown  HealthStatus = "UNKNOWN"
+)
+
+// Health asks ipamd's grpc.health.v1 service about a service name ("" is
+// the server as a whole). A name the server does not know is reported as
+// ServiceUnknown without an error.
+func (c *Client) Health(ctx context.Context, service string) (HealthStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	resp, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+	if err != nil {
+		if status.Code(err) == codes.NotFound {
+			return ServiceUnknown, nil
+		}
+		return StatusUnknown, fmt.Errorf("check health of %q: %w", service, mapError(err))
+	}
+	switch resp.GetStatus() {
+	case healthpb.HealthCheckResponse_SERVING:
+		return Serving, nil
+	case healthpb.HealthCheckResponse_NOT_SERVING:
+		return NotServing, nil
+	case healthpb.HealthCheckResponse_SERVICE_UNKNOWN:
+		return ServiceUnknown, nil
+	default:
+		return StatusUnknown, nil
+	}
+}
+
+func allocations(in []*pb.IPAllocationMetadata) ([]IPAllocation, error) {
+	out := make([]IPAllocation, 0, len(in))
+	for _, m := range in {
+		s := m.GetIPv4Addr()
+		if s == "" {
+			s = m.GetIPv6Addr()
+		}
+		if s == "" {
+			return nil, fmt.Errorf("allocation without an address (device %d)", m.GetDeviceNumber())
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("allocation address %q: %w", s, err)
+		}
+		out = append(out, IPAllocation{Addr: a, DeviceNumber: int(m.GetDeviceNumber()), RouteTable: int(m.GetRouteTableId())})
+	}
+	return out, nil
+}
+
+func optionalAddr(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("address %q: %w", s, err)
+	}
+	return a, nil
+}

@@ -1,0 +1,274 @@
+package rpcclient_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
+	"github.com/vpc-cni/vpc-cni/adapters/rpcclient/fakeipamd"
+	"github.com/vpc-cni/vpc-cni/core"
+)
+
+// socketPath returns a short socket path (unix sockets are limited to 107
+// bytes, and t.TempDir paths of long test names exceed that).
+func socketPath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rpcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "ipamd.sock")
+}
+
+func startFake(t *testing.T, cfg fakeipamd.Config) *fakeipamd.Server {
+	t.Helper()
+	if cfg.SocketPath == "" {
+		cfg.SocketPath = socketPath(t)
+	}
+	s, err := fakeipamd.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func dial(t *testing.T, path, version string) *rpcclient.Client {
+	t.Helper()
+	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, ClientVersion: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+var pool = []fakeipamd.Address{
+	{Addr: netip.MustParseAddr("10.0.1.10"), DeviceNumber: 0, RouteTable: 254},
+	{Addr: netip.MustParseAddr("10.0.2.20"), DeviceNumber: 1, RouteTable: 2},
+}
+
+func key(id string) rpcclient.PodKey {
+	return rpcclient.PodKey{NetworkName: "aws-cni", ContainerID: id, IfName: "eth0"}
+}
+
+func TestDialWithoutServerIsUnavailable(t *testing.T) {
+	_, err := rpcclient.Dial(context.Background(), socketPath(t), 5*time.Second)
+	if !errors.Is(err, rpcclient.ErrUnavailable) {
+		t.Fatalf("Dial error = %v, want ErrUnavailable", err)
+	}
+	if !strings.Contains(err.Error(), "ipamd.sock") {
+		t.Errorf("error %q does not name the socket", err)
+	}
+}
+
+func TestAddDelRoundTrip(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{Addresses: pool, ServerVersion: "v9"})
+	c := dial(t, s.SocketPath(), "v9")
+	ctx := context.Background()
+	pod := rpcclient.Pod{Name: "web", Namespace: "default", InfraContainerID: "c1"}
+
+	var got []rpcclient.IPAllocation
+	for _, id := range []string{"c1", "c2", "c1"} {
+		r, err := c.AddNetwork(ctx, rpcclient.AddRequest{Key: key(id), Pod: pod, Netns: "/var/run/netns/x"})
+		if err != nil {
+			t.Fatalf("AddNetwork(%s): %v", id, err)
+		}
+		if !r.Success || len(r.Allocations) != 1 {
+			t.Fatalf("AddNetwork(%s) = %+v, want one allocation", id, r)
+		}
+		if len(r.VPCCIDRs) != 1 || r.VPCCIDRs[0] != netip.MustParsePrefix("10.0.0.0/16") {
+			t.Errorf("VPC CIDRs = %v", r.VPCCIDRs)
+		}
+		got = append(got, r.Allocations[0])
+	}
+	want := []rpcclient.IPAllocation{
+		{Addr: netip.MustParseAddr("10.0.1.10"), DeviceNumber: 0, RouteTable: 254},
+		{Addr: netip.MustParseAddr("10.0.2.20"), DeviceNumber: 1, RouteTable: 2},
+		{Addr: netip.MustParseAddr("10.0.1.10"), DeviceNumber: 0, RouteTable: 254}, // same key, same address
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("allocation %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+
+	d, err := c.DelNetwork(ctx, rpcclient.DelRequest{Key: key("c2"), Pod: pod, Reason: "PodDeleted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Success || len(d.Allocations) != 1 || d.Allocations[0] != want[1] {
+		t.Errorf("DelNetwork = %+v, want the released %+v", d, want[1])
+	}
+	for _, r := range s.Requests() {
+		if r.ClientVersion != "v9" {
+			t.Errorf("%s sent client version %q, want v9", r.Method, r.ClientVersion)
+		}
+	}
+	if reqs := s.Requests(); reqs[len(reqs)-1].Reason != "PodDeleted" {
+		t.Errorf("reason not sent: %+v", reqs[len(reqs)-1])
+	}
+	if a := s.Assigned(); len(a) != 1 || a[key("c1")] != want[0].Addr {
+		t.Errorf("server state after DEL = %v", a)
+	}
+
+	// Our ipamd answers a DEL of an unknown key with an empty success.
+	d, err = c.DelNetwork(ctx, rpcclient.DelRequest{Key: key("c2")})
+	if err != nil || !d.Success || len(d.Allocations) != 0 {
+		t.Errorf("second DelNetwork = %+v, %v; want an empty success", d, err)
+	}
+}
+
+func TestErrorMapping(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     fakeipamd.Config
+		version string
+		addFail fakeipamd.Failure
+		call    string // "add", "del", "list"
+		want    error
+		wantMsg string
+	}{
+		{name: "unknown pod", cfg: fakeipamd.Config{UnknownPod: fakeipamd.UnknownPodNotFound}, call: "del", want: core.ErrUnknownPod, wantMsg: "unknown pod"},
+		{name: "upstream unknown pod", cfg: fakeipamd.Config{UnknownPod: fakeipamd.UnknownPodUpstream}, call: "del", want: core.ErrUnknownPod, wantMsg: "datastore: unknown pod"},
+		{name: "version mismatch", cfg: fakeipamd.Config{ServerVersion: "v2"}, version: "v1", call: "add", want: rpcclient.ErrVersionMismatch, wantMsg: `"v1"`},
+		{name: "no address", addFail: fakeipamd.Failure{Code: codes.ResourceExhausted, Message: "no free IP on 3 ENIs"}, call: "add", want: core.ErrNoAvailableAddress, wantMsg: "no free IP on 3 ENIs"},
+		{name: "unavailable", addFail: fakeipamd.Failure{Code: codes.Unavailable, Message: "shutting down"}, call: "add", want: rpcclient.ErrUnavailable, wantMsg: "shutting down"},
+		{name: "list on upstream", cfg: fakeipamd.Config{WithoutAdmin: true}, call: "list", want: rpcclient.ErrUnimplemented},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Addresses = pool
+			s := startFake(t, tt.cfg)
+			s.FailAdd(tt.addFail)
+			c := dial(t, s.SocketPath(), tt.version)
+			var err error
+			switch tt.call {
+			case "add":
+				_, err = c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
+			case "del":
+				_, err = c.DelNetwork(context.Background(), rpcclient.DelRequest{Key: key("c1")})
+			case "list":
+				_, err = c.ListAllocations(context.Background(), "aws-cni")
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("error = %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q lacks ipamd's message %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestAddNoSuccess(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{}) // empty pool
+	c := dial(t, s.SocketPath(), "")
+	r, err := c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Success || len(r.Allocations) != 0 {
+		t.Errorf("reply = %+v, want Success=false without allocations", r)
+	}
+}
+
+func TestCallsAfterServerStopsAreUnavailable(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{Addresses: pool})
+	c := dial(t, s.SocketPath(), "")
+	s.Close()
+	_, err := c.DelNetwork(context.Background(), rpcclient.DelRequest{Key: key("c1")})
+	if !errors.Is(err, rpcclient.ErrUnavailable) {
+		t.Fatalf("error = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestListAllocations(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{Addresses: append(pool, fakeipamd.Address{Addr: netip.MustParseAddr("2600::5")})})
+	ctx := context.Background()
+	for _, k := range []rpcclient.PodKey{key("b"), {NetworkName: "other", ContainerID: "x", IfName: "eth0"}, key("a")} {
+		if _, err := s.Preassign(k, rpcclient.Pod{Name: "p-" + k.ContainerID, Namespace: "ns"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, s.SocketPath(), "")
+	got, err := c.ListAllocations(ctx, "aws-cni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rpcclient.Allocation{
+		{Key: key("a"), Pod: rpcclient.Pod{Name: "p-a", Namespace: "ns"}, IPv6: netip.MustParseAddr("2600::5")},
+		{Key: key("b"), Pod: rpcclient.Pod{Name: "p-b", Namespace: "ns"}, IPv4: netip.MustParseAddr("10.0.1.10")},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ListAllocations = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("allocation %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestHealth(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{Addresses: pool[:1]})
+	c := dial(t, s.SocketPath(), "")
+	ctx := context.Background()
+	check := func(service string, want rpcclient.HealthStatus) {
+		t.Helper()
+		got, err := c.Health(ctx, service)
+		if err != nil {
+			t.Fatalf("Health(%q): %v", service, err)
+		}
+		if got != want {
+			t.Errorf("Health(%q) = %s, want %s", service, got, want)
+		}
+	}
+	check("", rpcclient.Serving)
+	check(fakeipamd.AddressesService, rpcclient.Serving)
+	check("no.such.service", rpcclient.ServiceUnknown)
+	if _, err := s.Preassign(key("c1"), rpcclient.Pod{}); err != nil {
+		t.Fatal(err)
+	}
+	check(fakeipamd.AddressesService, rpcclient.NotServing) // pool exhausted
+	s.SetHealth("", false)
+	check("", rpcclient.NotServing)
+}
+
+// badServer answers AddNetwork with an address that does not parse.
+type badServer struct {
+	pb.UnimplementedCNIBackendServer
+}
+
+func (badServer) AddNetwork(context.Context, *pb.AddNetworkRequest) (*pb.AddNetworkReply, error) {
+	return &pb.AddNetworkReply{Success: true, IPAllocationMetadata: []*pb.IPAllocationMetadata{{IPv4Addr: "10.0.0.300"}}}, nil
+}
+
+func TestMalformedReplyIsAnError(t *testing.T) {
+	path := socketPath(t)
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	pb.RegisterCNIBackendServer(srv, badServer{})
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	c := dial(t, path, "")
+	_, err = c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
+	if err == nil || !strings.Contains(err.Error(), "10.0.0.300") {
+		t.Fatalf("error = %v, want one naming the bad address", err)
+	}
+}

@@ -1,0 +1,20 @@
+// Package rpcclient is the CNI plugin's side of the gRPC contract with
+// ipamd (adapters/rpc/pb): it dials ipamd's unix socket with a short
+// connect timeout, sends the plugin's version in every request, and turns
+// replies into plain Go values (netip addresses, ints) and gRPC status
+// codes into sentinel errors:
+//
+//   - Unavailable, DeadlineExceeded, or a socket nobody listens on:
+//     ErrUnavailable (the plugin falls back to local teardown on DEL).
+//   - FailedPrecondition: ErrVersionMismatch (ipamd is from another
+//     release).
+//   - Unimplemented: ErrUnimplemented (an upstream ipamd asked for our
+//     ListAllocations extension).
+//   - NotFound, or any message containing "unknown pod" (upstream sends
+//     "datastore: unknown pod" with code Unknown): core.ErrUnknownPod.
+//   - ResourceExhausted: core.ErrNoAvailableAddress.
+//
+// Every error keeps ipamd's own message so the plugin can show it. The
+// package exists so the plugin logic (app/cniplugin) can be tested against
+// a real in-process gRPC server (see fakeipamd) rather than a mock.
+package rpcclient

@@ -1,0 +1,52 @@
+package rpcclient
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vpc-cni/vpc-cni/core"
+)
+
+var (
+	// ErrUnavailable: ipamd is not running, not listening, or did not
+	// answer in time.
+	ErrUnavailable = errors.New("ipamd unavailable")
+	// ErrVersionMismatch: ipamd refused the request because the plugin
+	// comes from another release (gRPC FailedPrecondition).
+	ErrVersionMismatch = errors.New("ipamd refused the plugin version")
+	// ErrUnimplemented: ipamd does not have the call (an upstream ipamd
+	// asked for ListAllocations).
+	ErrUnimplemented = errors.New("ipamd does not implement the call")
+)
+
+// mapError turns a gRPC error into one wrapping a sentinel, keeping ipamd's
+// message. Unknown pods are recognised by code NotFound (this project's
+// ipamd) or by the text "unknown pod" (upstream's ipamd sends
+// "datastore: unknown pod" with code Unknown).
+func mapError(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	msg := st.Message()
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
+	case codes.FailedPrecondition:
+		return fmt.Errorf("%w: %s", ErrVersionMismatch, msg)
+	case codes.Unimplemented:
+		return fmt.Errorf("%w: %s", ErrUnimplemented, msg)
+	case codes.ResourceExhausted:
+		return fmt.Errorf("%w: %s", core.ErrNoAvailableAddress, msg)
+	case codes.NotFound:
+		return fmt.Errorf("%w: %s", core.ErrUnknownPod, msg)
+	}
+	if strings.Contains(msg, "unknown pod") {
+		return fmt.Errorf("%w: %s", core.ErrUnknownPod, msg)
+	}
+	return fmt.Errorf("ipamd returned %s: %s", st.Code(), msg)
+}

@@ -1,0 +1,70 @@
+// Package cniplugin is the logic of the aws-cni CNI plugin, the binary the
+// container runtime executes for every pod sandbox. cmd/aws-cni only hands
+// these functions to skel.PluginMainFuncs with the netlink datapath, so
+// everything here runs in tests against a real gRPC server (fakeipamd) and
+// any ports.PodNetwork.
+//
+// # Commands
+//
+//   - ADD: parse the netconf and CNI_ARGS (K8S_POD_NAME and
+//     K8S_POD_NAMESPACE are required), ask ipamd for an address
+//     (AddNetwork, keyed by network name, container ID and interface name,
+//     with this build's version for the handshake), wire the pod through
+//     ports.PodNetwork, print the result. When wiring fails the half-built
+//     pod is torn down and the address given back (DelNetwork with reason
+//     SetupNSFailed) before the error is returned. A retried ADD converges:
+//     ipamd returns the same address for the same key and SetupPod is
+//     idempotent.
+//   - DEL: ask ipamd to release (DelNetwork), then unwire with what ipamd
+//     returned. An unknown pod is success and touches nothing (the address
+//     may belong to another pod by now). When ipamd is unreachable or fails,
+//     unwire from the prevResult and succeed; ipamd reclaims the address
+//     later. A bad netconf does not block a DEL: bad values fall back to
+//     defaults with a log line.
+//   - CHECK: verify the wiring the prevResult describes (PodNetwork.CheckPod)
+//     and, when ipamd can list allocations, that it still holds that address
+//     for the container.
+//   - STATUS (CNI 1.1): ready when ipamd answers on its socket, its gRPC
+//     health for "" is SERVING and "vpc-cni.addresses" is not NOT_SERVING
+//     (ipamd's way of saying no new pod could get an address; an upstream
+//     ipamd does not know the name, which counts as ready). Otherwise error
+//     code 50.
+//   - GC (CNI 1.1): release every allocation of this network whose
+//     (container ID, interface) is not in cni.dev/valid-attachments, via
+//     IPAMAdmin.ListAllocations (our extension; an upstream ipamd answers
+//     Unimplemented and GC does nothing). A GC request without the key
+//     releases nothing, rather than everything.
+//
+// # Result layout
+//
+// The result has the layout upstream's plugin writes, so either
+// implementation can DEL the other's pods without ipamd: the host veth
+// (name and MAC), the container interface (sandbox = netns, mac = the
+// route table id as a decimal string), and an interface named
+// "dummy<hash>" that exists only in the result (mac = VLAN id, sandbox =
+// ENI device number). The address is /32 (or /128) on the container
+// interface. Results are built as CNI 1.0.0 and converted to the
+// netconf's cniVersion (0.3.0 to 1.1.0).
+//
+// # Netconf
+//
+// vethPrefix (default "eni"; 1-4 of [A-Za-z0-9-_], not eth, vlan, lo), mtu
+// (string or number, default 9001; values outside 576..9001 become 9001
+// with a log line, as upstream), podSGEnforcingMode (strict|standard),
+// pluginLogFile (default /var/log/aws-routed-eni/plugin.log; "stderr" or
+// "" for stderr; "stdout" is refused because stdout carries the result),
+// pluginLogLevel (Debug, Info, Warn, Error, Fatal), ipamdSocket (default
+// /var/run/aws-node/ipamd.sock), and runtimeConfig's pod annotations.
+//
+// # Differences from upstream
+//
+//   - The version handshake works: the plugin sends app/version's
+//     version and a mismatch fails the ADD with a message naming both.
+//   - CNI errors carry codes a runtime can act on: 11 (try again later)
+//     when ipamd is unreachable or has no address, 50 from STATUS.
+//   - The plugin log is bounded: past 100 MiB it moves to <file>.1.
+//   - Not wired here: branch ENI pods (security groups for pods; the
+//     address is released with an error naming the VLAN), multi-NIC pods
+//     (one interface is wired, with a warning), and the network policy
+//     agent call (logged when ipamd reports a policy mode).
+package cniplugin

@@ -1,0 +1,163 @@
+package cniplugin
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	cniversion "github.com/containernetworking/cni/pkg/version"
+
+	"github.com/vpc-cni/vpc-cni/core"
+)
+
+// mainTable is the kernel's main routing table.
+const mainTable = 254
+
+// wired is what ADD set up, everything the result has to record.
+type wired struct {
+	hostVeth     string
+	hostMAC      string
+	ifName       string
+	netns        string
+	addr         netip.Addr
+	deviceNumber int
+	routeTable   int
+	vlan         int
+	dummy        string
+}
+
+// buildResult encodes an ADD in the layout upstream uses, so that either
+// implementation can DEL the other's pods without ipamd:
+//
+//	interfaces[0]  host veth          name, MAC
+//	interfaces[1]  container iface    name, sandbox = netns, mac = route table id
+//	interfaces[2]  "dummy<hash>"      mac = VLAN id ("0"), sandbox = device number
+//	ips[0]         <addr>/32 (or /128) on interface 1
+//
+// The dummy interface never exists as a link; it is a record in the result
+// the runtime hands back on DEL as prevResult.
+func buildResult(w wired) *current.Result {
+	bits := 32
+	if w.addr.Is6() {
+		bits = 128
+	}
+	ipn := net.IPNet{IP: net.IP(w.addr.AsSlice()), Mask: net.CIDRMask(bits, bits)}
+	return &current.Result{
+		CNIVersion: current.ImplementedSpecVersion,
+		Interfaces: []*current.Interface{
+			{Name: w.hostVeth, Mac: w.hostMAC},
+			{Name: w.ifName, Mac: strconv.Itoa(w.routeTable), Sandbox: w.netns},
+			{Name: w.dummy, Mac: strconv.Itoa(w.vlan), Sandbox: strconv.Itoa(w.deviceNumber)},
+		},
+		IPs: []*current.IPConfig{{Address: ipn, Interface: current.Int(1)}},
+	}
+}
+
+// prevState is what a prevResult says about a pod this plugin wired.
+type prevState struct {
+	hostVeth     string
+	addr         netip.Addr
+	routeTable   int // 0: unknown
+	deviceNumber int // -1: unknown
+	vlan         int
+}
+
+// parsePrevResult reads the prevResult of DEL or CHECK. ok is false when
+// there is none or it has no address on ifName (nothing of ours to undo).
+// In a chain the result also holds other plugins' interfaces (egress-cni's
+// v4if0/v6if0 and their addresses), so the address is taken only from the
+// container interface named ifName.
+func parsePrevResult(conf *types.PluginConf, ifName, vethPrefix string) (prevState, bool, error) {
+	st := prevState{deviceNumber: -1}
+	if conf.RawPrevResult == nil {
+		return st, false, nil
+	}
+	if err := cniversion.ParsePrevResult(conf); err != nil {
+		return st, false, fmt.Errorf("parse prevResult: %w", err)
+	}
+	res, err := current.NewResultFromResult(conf.PrevResult)
+	if err != nil {
+		return st, false, fmt.Errorf("convert prevResult: %w", err)
+	}
+	container := -1
+	for i, itf := range res.Interfaces {
+		if itf == nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(itf.Name, "dummy") && isInt(itf.Sandbox):
+			st.vlan, _ = strconv.Atoi(itf.Mac)
+			st.deviceNumber, _ = strconv.Atoi(itf.Sandbox)
+		case itf.Sandbox != "" && itf.Name == ifName && container < 0:
+			container = i
+			if n, err := strconv.Atoi(itf.Mac); err == nil && n > 0 {
+				st.routeTable = n
+			}
+		}
+	}
+	if container < 0 {
+		return st, false, nil
+	}
+	// The host veth precedes its container interface; otherwise take any
+	// host-side interface with our prefix.
+	if container > 0 && res.Interfaces[container-1] != nil && res.Interfaces[container-1].Sandbox == "" {
+		st.hostVeth = res.Interfaces[container-1].Name
+	} else {
+		for _, itf := range res.Interfaces {
+			if itf != nil && itf.Sandbox == "" && strings.HasPrefix(itf.Name, vethPrefix) {
+				st.hostVeth = itf.Name
+				break
+			}
+		}
+	}
+	for _, ipc := range res.IPs {
+		if ipc == nil || ipc.Interface == nil || *ipc.Interface != container {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(ipc.Address.IP)
+		if !ok {
+			continue
+		}
+		st.addr = a.Unmap()
+		break
+	}
+	if !st.addr.IsValid() {
+		return st, false, nil
+	}
+	if st.routeTable == 0 && st.deviceNumber >= 0 {
+		// Older results carried no table: derive it as ipamd would for
+		// network card 0.
+		st.routeTable = core.RouteTableFor(0, st.deviceNumber)
+	}
+	return st, true, nil
+}
+
+func isInt(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// routeTableOf picks the host table for an allocation: what ipamd said, or,
+// from an ipamd that does not say, main for device 0 and device+1 else.
+func routeTableOf(routeTable, deviceNumber int) int {
+	if routeTable > 0 {
+		return routeTable
+	}
+	if deviceNumber <= 0 {
+		return mainTable
+	}
+	return core.RouteTableFor(0, deviceNumber)
+}
+
+func firstValid(addrs ...netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a.IsValid() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
