@@ -31,5 +31,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newSimulate(), newMaxPods())
+	root.AddCommand(newEmulator())
 	return root
 }

@@ -470,9 +470,13 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		} else {
 			_, perrs := s.applyReconcile(ctx, inst.ENIs, reconcile.FromEC2)
 			errs = append(errs, perrs...)
-			s.mu.Lock()
-			s.instance.VPCCIDRs = inst.VPCCIDRs
-			s.mu.Unlock()
+			if len(inst.VPCCIDRs) > 0 {
+				// An empty answer (DescribeVpcs denied, say) must not wipe
+				// the CIDRs SNAT exclusion depends on.
+				s.mu.Lock()
+				s.instance.VPCCIDRs = inst.VPCCIDRs
+				s.mu.Unlock()
+			}
 		}
 	}
 	if !s.cfg.DisableLeakedENICleanup && (s.lastLeakCheck.IsZero() || now.Sub(s.lastLeakCheck) >= s.cfg.LeakedENICleanupInterval) {
