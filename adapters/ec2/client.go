@@ -97,6 +97,12 @@ func (c *Client) CreateENI(ctx context.Context, req ports.CreateENIRequest) (cor
 	if req.SubnetID == "" {
 		return core.ENI{}, fmt.Errorf("ec2 %s: no subnet: %w", OpCreateNetworkInterface, core.ErrInvalidParameter)
 	}
+	if req.SecondaryIPs > 0 && req.IPv4Prefixes > 0 {
+		// EC2 refuses SecondaryPrivateIpAddressCount together with
+		// Ipv4PrefixCount; say so before spending a call on it.
+		return core.ENI{}, fmt.Errorf("ec2 %s: %d secondary addresses and %d prefixes in one call (EC2 accepts one kind per create): %w",
+			OpCreateNetworkInterface, req.SecondaryIPs, req.IPv4Prefixes, core.ErrInvalidParameter)
+	}
 	in := &ec2.CreateNetworkInterfaceInput{
 		SubnetId: aws.String(string(req.SubnetID)),
 		Groups:   slices.Clone(req.SecurityGroups),

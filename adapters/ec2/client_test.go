@@ -491,3 +491,11 @@ func TestDescribeInstanceType(t *testing.T) {
 		t.Fatalf("DescribeInstanceType(unknown) error = %v, want ErrNotFound", err)
 	}
 }
+
+func TestCreateENIRefusesAddressesAndPrefixesTogether(t *testing.T) {
+	c, _ := New(Config{Region: "us-west-2", Endpoint: "http://127.0.0.1:1"}, nil)
+	_, err := c.CreateENI(context.Background(), ports.CreateENIRequest{SubnetID: "subnet-1", SecondaryIPs: 2, IPv4Prefixes: 1})
+	if !errors.Is(err, core.ErrInvalidParameter) {
+		t.Fatalf("got %v, want ErrInvalidParameter before any call", err)
+	}
+}
