@@ -1,0 +1,242 @@
+package ipamd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/vpc-cni/vpc-cni/adapters/datapathmem"
+	"github.com/vpc-cni/vpc-cni/app/config"
+	"github.com/vpc-cni/vpc-cni/core"
+	"github.com/vpc-cni/vpc-cni/ports"
+	"github.com/vpc-cni/vpc-cni/service/nodeipam"
+)
+
+// hostSetupModule programs the host datapath and firewall once the node
+// is known, before any pod is served.
+var hostSetupModule = fx.Module("hostsetup",
+	fx.Provide(newDatapath),
+	fx.Invoke(registerHostSetup),
+)
+
+// eniSetupTimeout bounds wiring one new ENI from the service's loop.
+const eniSetupTimeout = time.Minute
+
+// datapath applies the node-wide state ipamd owns: host routing for the
+// primary interface and every secondary ENI, and the firewall. Calls are
+// serialised: the pool loop (new ENIs) and the repair loop share it.
+type datapath struct {
+	host ports.HostNetwork
+	fw   ports.Firewall
+	env  config.Env
+	o    Options
+	log  *slog.Logger
+
+	// beforeHost and beforeENI run before SetupHost and each SetupENI:
+	// the in-memory datapath's hypervisor, then Options' hooks.
+	beforeHost, beforeENI []func(core.ENI) error
+
+	mu     sync.Mutex
+	errors map[string]int // running totals by step, for metrics
+}
+
+func newDatapath(host ports.HostNetwork, fw ports.Firewall, env config.Env, o Options, log *slog.Logger) *datapath {
+	d := &datapath{host: host, fw: fw, env: env, o: o, log: log.With("component", "datapath"), errors: map[string]int{}}
+	if n, ok := host.(*datapathmem.Network); ok {
+		h := newMemoryHypervisor(n)
+		d.beforeHost = append(d.beforeHost, h.ensure)
+		d.beforeENI = append(d.beforeENI, h.ensure)
+	}
+	if o.BeforeHostSetup != nil {
+		d.beforeHost = append(d.beforeHost, o.BeforeHostSetup)
+	}
+	if o.BeforeENISetup != nil {
+		d.beforeENI = append(d.beforeENI, o.BeforeENISetup)
+	}
+	return d
+}
+
+func runHooks(hooks []func(core.ENI) error, e core.ENI) error {
+	for _, h := range hooks {
+		if err := h(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *datapath) hostConfig(inst core.Instance) ports.HostConfig {
+	v6 := d.env.EnableIPv6
+	return ports.HostConfig{
+		PrimaryInterface:     d.o.PrimaryInterface,
+		PrimaryMAC:           inst.PrimaryMAC,
+		PrimaryIP:            inst.PrimaryIP,
+		MTU:                  d.env.ENIMTU,
+		ConnmarkRule:         !v6 && (d.env.NodePortSupport || !d.env.ExternalSNAT),
+		Mark:                 d.env.Connmark,
+		ExternalServiceCIDRs: d.env.ExternalServiceCIDRs,
+		NodePortSupport:      d.env.NodePortSupport,
+	}
+}
+
+func (d *datapath) eniNetwork(e core.ENI) ports.ENINetwork {
+	n := ports.ENINetwork{
+		ID: e.ID, MAC: e.MAC, DeviceNumber: e.DeviceNumber, NetworkCard: e.NetworkCard,
+		RouteTable: core.RouteTableFor(e.NetworkCard, e.DeviceNumber),
+		PrimaryIP:  e.PrimaryIP, SubnetCIDR: e.SubnetCIDR, MTU: d.env.ENIMTU,
+	}
+	if e.SubnetCIDR.IsValid() {
+		n.Gateway = e.SubnetCIDR.Masked().Addr().Next()
+	}
+	return n
+}
+
+func (d *datapath) firewallConfig(inst core.Instance, vpc []netip.Prefix) ports.FirewallConfig {
+	var v4 []netip.Prefix
+	for _, p := range vpc {
+		if p.Addr().Is4() {
+			v4 = append(v4, p)
+		}
+	}
+	return ports.FirewallConfig{
+		// IPv6 pods are not SNATed: no IPv4 rules at all.
+		ExternalSNAT:     d.env.ExternalSNAT || d.env.EnableIPv6,
+		PrimaryIP:        inst.PrimaryIP,
+		PrimaryInterface: d.o.PrimaryInterface,
+		VPCCIDRs:         v4,
+		ExcludeCIDRs:     d.env.ExcludeSNATCIDRs,
+		RandomizeSNAT:    ports.SNATMode(d.env.RandomizeSNAT),
+		VethPrefix:       d.env.VethPrefix,
+		Mark:             d.env.Connmark,
+		NodePortSupport:  d.env.NodePortSupport,
+	}
+}
+
+func (d *datapath) count(step string) {
+	d.errors[step]++
+}
+
+// setupENILocked wires one secondary ENI.
+func (d *datapath) setupENILocked(ctx context.Context, e core.ENI) error {
+	if err := runHooks(d.beforeENI, e); err != nil {
+		d.count("datapath")
+		return fmt.Errorf("prepare link of ENI %s (MAC %s): %w", e.ID, e.MAC, err)
+	}
+	if err := d.host.SetupENI(ctx, d.eniNetwork(e)); err != nil {
+		d.count("datapath")
+		return fmt.Errorf("set up ENI %s at device %d: %w", e.ID, e.DeviceNumber, err)
+	}
+	return nil
+}
+
+// onENIReady is nodeipam's hook for an ENI it just attached.
+func (d *datapath) onENIReady(e core.ENI) error {
+	ctx, cancel := context.WithTimeout(context.Background(), eniSetupTimeout)
+	defer cancel()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.setupENILocked(ctx, e)
+	if err == nil {
+		d.log.Info("ENI wired", "eni", string(e.ID), "device", e.DeviceNumber, "table", core.RouteTableFor(e.NetworkCard, e.DeviceNumber))
+	}
+	return err
+}
+
+// secondaryENIs lists the attached ENIs ipamd routes pods through: managed
+// (in the pool), not the primary, not a trunk (branch pods use VLAN
+// tables the plugin programs).
+func secondaryENIs(svc *nodeipam.Service) []core.ENI {
+	managed := map[core.ENIID]bool{}
+	for _, v := range svc.ENIs() {
+		managed[v.ID] = true
+	}
+	var out []core.ENI
+	for _, e := range svc.Instance().ENIs {
+		if managed[e.ID] && !e.Primary && !e.Trunk && e.DeviceNumber > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// apply makes the host state whole: host rules, every secondary ENI, the
+// firewall. It carries on past a failed step and returns every failure.
+func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
+	inst := svc.Instance()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	primary := core.ENI{ID: inst.PrimaryENI, MAC: inst.PrimaryMAC, PrimaryIP: inst.PrimaryIP, Primary: true}
+	for _, e := range inst.ENIs {
+		if e.ID == inst.PrimaryENI {
+			primary = e
+		}
+	}
+	hostErr := runHooks(d.beforeHost, primary)
+	if hostErr != nil {
+		hostErr = fmt.Errorf("prepare primary link (MAC %s): %w", inst.PrimaryMAC, hostErr)
+	}
+	if hostErr == nil {
+		if err := d.host.SetupHost(ctx, d.hostConfig(inst)); err != nil {
+			hostErr = fmt.Errorf("set up host network (primary MAC %s, MTU %d): %w", inst.PrimaryMAC, d.env.ENIMTU, err)
+		}
+	}
+	if hostErr != nil {
+		d.count("datapath")
+		errs = append(errs, hostErr)
+	}
+	for _, e := range secondaryENIs(svc) {
+		if err := d.setupENILocked(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := d.fw.Apply(ctx, d.firewallConfig(inst, svc.VPCCIDRs())); err != nil {
+		d.count("firewall")
+		errs = append(errs, fmt.Errorf("apply %s firewall rules: %w", d.fw.Name(), err))
+	}
+	return errors.Join(errs...)
+}
+
+// errorTotals returns the running error totals by step.
+func (d *datapath) errorTotals() map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]int, len(d.errors))
+	for k, v := range d.errors {
+		out[k] = v
+	}
+	return out
+}
+
+// repairLoop re-applies the host state every interval: anything removed
+// behind ipamd's back (a flushed rule table, a deleted chain) comes back.
+func (d *datapath) repairLoop(ctx context.Context, svc *nodeipam.Service, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.apply(ctx, svc); err != nil && ctx.Err() == nil {
+				d.log.Error("datapath repair pass failed", "error", err)
+			}
+		}
+	}
+}
+
+func registerHostSetup(lc fx.Lifecycle, d *datapath, svc *nodeipam.Service) {
+	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+		if err := d.apply(ctx, svc); err != nil {
+			return fmt.Errorf("set up node datapath: %w", err)
+		}
+		d.log.Info("node datapath ready", "firewall", d.fw.Name(), "secondary_enis", len(secondaryENIs(svc)))
+		return nil
+	}})
+}
