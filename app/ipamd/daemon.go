@@ -57,6 +57,7 @@ func modules() fx.Option {
 		hostSetupModule,
 		introspectionModule,
 		loopsModule,
+		leakGCModule,
 	)
 }
 
