@@ -654,3 +654,37 @@ func TestModeSwitchToPrefixDelegationKeepsPods(t *testing.T) {
 		t.Fatalf("%d secondary IPs left in EC2, want only the %d that carry pods", secondaries, len(old))
 	}
 }
+
+// DISABLE_NETWORK_RESOURCE_PROVISIONING: ipamd reads ENIs and addresses from
+// instance metadata only and never calls a mutating EC2 API; addresses an
+// operator assigns out of band show up in the pool once metadata has them.
+func TestDisabledProvisioningUsesMetadataOnly(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	ctx := context.Background()
+	if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(time.Minute) // past the metadata lag
+	cfg := fastConfig()
+	cfg.DisableProvisioning = true
+	n.cloud.ResetCalls()
+	svc := n.service(cfg)
+	for i := 0; i < 5; i++ {
+		_, _ = svc.Step(ctx)
+		n.clock.Advance(time.Minute)
+	}
+	if st := svc.Stats(); st.Total != 2 {
+		t.Fatalf("pool has %d addresses, want the 2 metadata reports", st.Total)
+	}
+	if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(time.Minute)
+	_, _ = svc.Step(ctx)
+	if st := svc.Stats(); st.Total != 3 {
+		t.Fatalf("pool has %d addresses after an out-of-band assignment, want 3", st.Total)
+	}
+	if calls := n.cloud.Calls(); len(calls) != 0 {
+		t.Fatalf("EC2 was called with provisioning disabled: %v", calls)
+	}
+}
