@@ -205,7 +205,7 @@ func TestCreateENITagsInSameCall(t *testing.T) {
 	got, err := c.CreateENI(context.Background(), ports.CreateENIRequest{
 		SubnetID: "subnet-1", SecurityGroups: []string{"sg-1", "sg-2"}, Description: "aws-K8S-i-0123",
 		Tags:         map[string]string{core.TagInstanceID: "i-0123", "team": "net"},
-		SecondaryIPs: 1, IPv4Prefixes: 1, IPv6Prefixes: 2,
+		SecondaryIPs: 1, IPv6Prefixes: 2, // EC2 takes one IPv4 kind per create
 	})
 	if err != nil {
 		t.Fatalf("CreateENI: %v", err)
@@ -220,7 +220,7 @@ func TestCreateENITagsInSameCall(t *testing.T) {
 	checkParams(t, calls[0], map[string]string{
 		"SubnetId": "subnet-1", "Description": "aws-K8S-i-0123",
 		"SecurityGroupId.1": "sg-1", "SecurityGroupId.2": "sg-2",
-		"SecondaryPrivateIpAddressCount": "1", "Ipv4PrefixCount": "1", "Ipv6PrefixCount": "2",
+		"SecondaryPrivateIpAddressCount": "1", "Ipv6PrefixCount": "2",
 		"TagSpecification.1.ResourceType": "network-interface",
 		"TagSpecification.1.Tag.1.Key":    core.TagInstanceID, "TagSpecification.1.Tag.1.Value": "i-0123",
 		"TagSpecification.1.Tag.2.Key": "team", "TagSpecification.1.Tag.2.Value": "net",
