@@ -32,5 +32,6 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newSimulate(), newMaxPods())
 	root.AddCommand(newEmulator())
+	root.AddCommand(newLocal())
 	return root
 }

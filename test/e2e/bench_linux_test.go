@@ -1,0 +1,319 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpc-cni/vpc-cni/adapters/firewall"
+	"github.com/vpc-cni/vpc-cni/adapters/netlink"
+	"github.com/vpc-cni/vpc-cni/adapters/netns"
+	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
+	"github.com/vpc-cni/vpc-cni/app/local"
+	"github.com/vpc-cni/vpc-cni/ports"
+)
+
+// benchPods is how many pods the latency benchmarks add and delete.
+const benchPods = 100
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func p(ds []time.Duration, q float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return local.Percentile(s, q)
+}
+
+// BenchmarkCNIAddDel adds benchPods pods one at a time through libcni
+// (exec of aws-cni in the node namespace → gRPC to ipamd → netlink
+// wiring) and deletes them, on a node whose pool already holds the
+// addresses. It also measures, with the same harness, the kernel floor
+// (the same wiring in-process) and the plugin's process start, and reports
+// the target: ADD p50 ≤ 2 × floor p50 + start p50.
+func BenchmarkCNIAddDel(b *testing.B) {
+	cfg := config(b, 1, 0, firewall.BackendAuto)
+	cfg.InstanceType = "m5.4xlarge" // 8 ENIs × 29 addresses
+	cfg.Env = map[string]string{"MINIMUM_IP_TARGET": strconv.Itoa(benchPods + 10), "WARM_IP_TARGET": "10"}
+	cfg.Log = slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	c, err := local.Start(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if td := c.Close(ctx); len(td.Residue)+len(td.Failures) > 0 {
+			b.Errorf("teardown: residue %v failures %v", td.Residue, td.Failures)
+		}
+	}()
+	n := c.Nodes()[0]
+	waitPool(b, c, n, benchPods)
+
+	floor := kernelFloor(b, benchPods/2)
+	start := pluginStart(b, 30)
+	var adds, dels []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var pods []*local.Pod
+		for j := 0; j < benchPods; j++ {
+			pod, err := c.AddPod(ctx, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			adds = append(adds, pod.AddLatency)
+			pods = append(pods, pod)
+		}
+		for _, pod := range pods {
+			if err := c.DelPod(ctx, pod); err != nil {
+				b.Fatal(err)
+			}
+			dels = append(dels, pod.DelLatency)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(p(adds, 50)), "add-p50-ms")
+	b.ReportMetric(ms(p(adds, 99)), "add-p99-ms")
+	b.ReportMetric(ms(p(dels, 50)), "del-p50-ms")
+	b.ReportMetric(ms(p(dels, 99)), "del-p99-ms")
+	b.ReportMetric(ms(p(floor.adds, 50)), "floor-add-p50-ms")
+	b.ReportMetric(ms(p(start, 50)), "exec-p50-ms")
+	b.ReportMetric(ms(2*p(floor.adds, 50)+p(start, 50)), "target-add-p50-ms")
+}
+
+// waitPool waits until EC2 shows at least want secondary addresses on the
+// node (ipamd has filled its pool to MINIMUM_IP_TARGET).
+func waitPool(b *testing.B, c *local.Cluster, n *local.Node, want int) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		total := 0
+		for _, e := range c.Region().ENIsOf(n.Instance.ID) {
+			total += len(e.SecondaryIPs)
+		}
+		if total >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("pool holds %d addresses after a minute, want %d", total, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type floorTimes struct{ adds, dels []time.Duration }
+
+// kernelFloor wires count pods with the netlink datapath in-process (veth
+// pair, move into the pod, address, routes, ARP entry, host route and
+// rules: what the plugin does, without exec and gRPC) in a scratch node
+// namespace, and tears them down.
+func kernelFloor(tb testing.TB, count int) floorTimes {
+	tb.Helper()
+	needRoot(tb)
+	id := strconv.FormatInt(time.Now().UnixNano()%1e8, 36)
+	node, err := netns.Create("vpccni-floor-" + id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer netns.Delete(filepath.Base(node))
+	dp, err := netlink.New(netlink.Config{Netns: node, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer dp.Close()
+	var pods []string
+	defer func() {
+		for _, p := range pods {
+			_ = netns.Delete(filepath.Base(p))
+		}
+	}()
+	var t floorTimes
+	specs := make([]ports.PodSpec, count)
+	for i := range specs {
+		pod, err := netns.Create(fmt.Sprintf("vpccni-floor-%s-%d", id, i))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pods = append(pods, pod)
+		specs[i] = ports.PodSpec{
+			ContainerID: fmt.Sprintf("floor%d", i), Netns: pod, IfName: "eth0",
+			HostVeth: netlink.VethName(local.VethPrefix, "floor", strconv.Itoa(i)),
+			Addr:     netip.AddrFrom4([4]byte{10, 0, 1, byte(i + 1)}), MTU: local.PodMTU, RouteTable: 2,
+		}
+	}
+	ctx := context.Background()
+	for _, s := range specs {
+		start := time.Now()
+		if _, err := dp.SetupPod(ctx, s); err != nil {
+			tb.Fatal(err)
+		}
+		t.adds = append(t.adds, time.Since(start))
+	}
+	for _, s := range specs {
+		start := time.Now()
+		if err := dp.TeardownPod(ctx, s); err != nil {
+			tb.Fatal(err)
+		}
+		t.dels = append(t.dels, time.Since(start))
+	}
+	return t
+}
+
+// pluginStart execs aws-cni with CNI_COMMAND=VERSION count times: the
+// cost of starting the plugin process at all.
+func pluginStart(tb testing.TB, count int) []time.Duration {
+	tb.Helper()
+	var out []time.Duration
+	for i := 0; i < count; i++ {
+		cmd := exec.Command(filepath.Join(binDir, "aws-cni"))
+		cmd.Env = []string{"CNI_COMMAND=VERSION"}
+		cmd.Stdin = strings.NewReader(`{"cniVersion":"1.0.0"}`)
+		start := time.Now()
+		res, err := cmd.Output()
+		out = append(out, time.Since(start))
+		if err != nil || !bytes.Contains(res, []byte("supportedVersions")) {
+			tb.Fatalf("aws-cni VERSION: %v: %s", err, res)
+		}
+	}
+	return out
+}
+
+// BenchmarkKernelFloor is the in-process wiring alone, per pod.
+func BenchmarkKernelFloor(b *testing.B) {
+	needRoot(b)
+	var t floorTimes
+	for i := 0; i < b.N; i++ {
+		f := kernelFloor(b, benchPods)
+		t.adds = append(t.adds, f.adds...)
+		t.dels = append(t.dels, f.dels...)
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(p(t.adds, 50)), "add-p50-ms")
+	b.ReportMetric(ms(p(t.adds, 99)), "add-p99-ms")
+	b.ReportMetric(ms(p(t.dels, 50)), "del-p50-ms")
+	b.ReportMetric(ms(p(t.dels, 99)), "del-p99-ms")
+}
+
+// BenchmarkPluginStart is the exec of the plugin binary alone.
+func BenchmarkPluginStart(b *testing.B) {
+	needRoot(b)
+	var all []time.Duration
+	for i := 0; i < b.N; i++ {
+		all = append(all, pluginStart(b, 1)...)
+	}
+	b.ReportMetric(ms(p(all, 50)), "exec-p50-ms")
+	b.ReportMetric(ms(p(all, 99)), "exec-p99-ms")
+}
+
+// BenchmarkIPAMD250Pods gives 250 pods an address from the real ipamd
+// process over its socket (the call the plugin makes, timed alone as
+// rpc-add: the gRPC share of a CNI ADD), reads the
+// process's resident set, then restarts it several times on that
+// checkpoint and measures exec → health SERVING. Targets: RSS ≤ 30 MB,
+// ready ≤ 300 ms.
+func BenchmarkIPAMD250Pods(b *testing.B) {
+	const pods = 250
+	cfg := config(b, 1, 0, firewall.BackendAuto)
+	cfg.InstanceType = "m5.24xlarge" // 15 ENIs × 49 addresses
+	cfg.Env = map[string]string{"AWS_VPC_K8S_CNI_LOGLEVEL": "INFO", "MINIMUM_IP_TARGET": strconv.Itoa(pods + 10), "WARM_IP_TARGET": "10"}
+	cfg.Log = slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	c, err := local.Start(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if td := c.Close(ctx); len(td.Failures) > 0 {
+			b.Errorf("teardown failures %v", td.Failures)
+		}
+	}()
+	n := c.Nodes()[0]
+	waitPool(b, c, n, pods)
+	cl, err := rpcclient.Dial(ctx, n.Socket, 5*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rpcs []time.Duration
+	for i := 0; i < pods; i++ {
+		start := time.Now()
+		r, err := cl.AddNetwork(ctx, rpcclient.AddRequest{
+			Key:   rpcclient.PodKey{NetworkName: local.NetworkName, ContainerID: fmt.Sprintf("bench%04d", i), IfName: "eth0"},
+			Pod:   rpcclient.Pod{Name: fmt.Sprintf("bench-%d", i), Namespace: "default"},
+			Netns: "/run/netns/bench",
+		})
+		rpcs = append(rpcs, time.Since(start))
+		if err != nil || !r.Success {
+			b.Fatalf("AddNetwork %d: %+v %v", i, r, err)
+		}
+	}
+	defer func() {
+		cl, err := rpcclient.Dial(ctx, n.Socket, 5*time.Second)
+		if err != nil {
+			return
+		}
+		defer cl.Close()
+		for i := 0; i < pods; i++ {
+			_, _ = cl.DelNetwork(ctx, rpcclient.DelRequest{Key: rpcclient.PodKey{NetworkName: local.NetworkName, ContainerID: fmt.Sprintf("bench%04d", i), IfName: "eth0"}})
+		}
+	}()
+	cl.Close()
+	rss, hwm := procMemory(b, c.IPAMDPID(n))
+	var ready []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 5; j++ {
+			d, err := c.RestartIPAMD(ctx, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ready = append(ready, d)
+		}
+	}
+	b.StopTimer()
+	restarted, _ := procMemory(b, c.IPAMDPID(n))
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(rss, "rss-MB")
+	b.ReportMetric(hwm, "rss-peak-MB")
+	b.ReportMetric(restarted, "rss-restored-MB")
+	b.ReportMetric(ms(p(rpcs, 50)), "rpc-add-p50-ms")
+	b.ReportMetric(ms(p(ready, 50)), "ready-p50-ms")
+	b.ReportMetric(ms(slices.Max(ready)), "ready-max-ms")
+}
+
+// procMemory reads VmRSS and VmHWM of a process, in MB.
+func procMemory(tb testing.TB, pid int) (rss, hwm float64) {
+	tb.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			rss = float64(kb) / 1024
+		case "VmHWM":
+			hwm = float64(kb) / 1024
+		}
+	}
+	return rss, hwm
+}
