@@ -586,3 +586,34 @@ func (s *Service) noteCloudLocked(err error) {
 		s.stats.CloudErrors++
 	}
 }
+
+// ReleaseOrphans releases every allocation older than minAge whose pod is
+// gone according to alive (for example: its host veth no longer exists).
+// This reclaims addresses whose CNI DEL never reached ipamd (ipamd down or
+// restarting when the pod was deleted: the plugin then tears the pod down
+// on its own and reports success). Released addresses cool down as usual
+// and the checkpoint is saved before it returns. minAge protects pods whose
+// ADD is still wiring them (assigned, veth not yet created).
+func (s *Service) ReleaseOrphans(ctx context.Context, alive func(core.Allocation) bool, minAge time.Duration) ([]core.Allocation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.deps.Clock.Now()
+	var gone []core.Allocation
+	for _, a := range s.ds.Assignments() {
+		al := a.Allocation()
+		if now.Sub(al.AssignedAt) < minAge || alive(al) {
+			continue
+		}
+		if _, err := s.ds.Release(al.Key, now); err != nil {
+			continue
+		}
+		s.stats.Releases++
+		gone = append(gone, al)
+		s.log.Warn("released the address of a pod that no longer exists (its CNI DEL never reached ipamd)",
+			"pod", al.Pod.String(), "ip", al.Addr.String())
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	return gone, s.saveCheckpointLocked(ctx)
+}

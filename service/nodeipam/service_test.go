@@ -688,3 +688,32 @@ func TestDisabledProvisioningUsesMetadataOnly(t *testing.T) {
 		t.Fatalf("EC2 was called with provisioning disabled: %v", calls)
 	}
 }
+
+func TestReleaseOrphansReclaimsGonePods(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	svc := n.service(fastConfig())
+	n.converge(svc)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		_, err := svc.TryAssign(ctx, req(i))
+		must(t, err)
+	}
+	alive := func(a core.Allocation) bool { return a.Pod.Name != "p1" }
+	// Too young: an ADD may still be wiring the pod.
+	if gone, err := svc.ReleaseOrphans(ctx, alive, time.Minute); err != nil || len(gone) != 0 {
+		t.Fatalf("young allocations released: %v, %v", gone, err)
+	}
+	n.clock.Advance(2 * time.Minute)
+	gone, err := svc.ReleaseOrphans(ctx, alive, time.Minute)
+	must(t, err)
+	if len(gone) != 1 || gone[0].Pod.Name != "p1" {
+		t.Fatalf("released %+v, want only p1", gone)
+	}
+	if _, ok := svc.Lookup(key(1)); ok {
+		t.Fatal("p1 still holds its address")
+	}
+	snap, _ := n.ckpt.Load(ctx)
+	if len(snap.Allocations) != 2 || len(snap.Cooldowns) != 1 {
+		t.Fatalf("checkpoint after reclaim: %d allocations, %d cooldowns; want 2 and 1", len(snap.Allocations), len(snap.Cooldowns))
+	}
+}
