@@ -14,6 +14,11 @@ type InstanceIdentity struct {
 	Region           string
 	PrimaryMAC       string
 	PrimaryIP        netip.Addr
+	// VPCCIDRs are the VPC's IPv4 CIDR blocks as metadata reports them
+	// (vpc-ipv4-cidr-blocks of the primary interface): the fallback when
+	// EC2 cannot describe the VPC (the managed CNI policy lacks
+	// DescribeVpcs).
+	VPCCIDRs []netip.Prefix
 }
 
 // Allocation is one address held by one pod interface.

@@ -36,7 +36,7 @@ func TestIMDSAdapterSeesWhatMemorySees(t *testing.T) {
 		must(t, err)
 		wantID, err := mem.Identity(c)
 		must(t, err)
-		if gotID != wantID {
+		if !reflect.DeepEqual(gotID, wantID) {
 			t.Errorf("%s: identity %+v, memory %+v", step, gotID, wantID)
 		}
 		got, err := client.Interfaces(c)

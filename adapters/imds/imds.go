@@ -160,6 +160,11 @@ func (c *Client) Identity(ctx context.Context) (core.InstanceIdentity, error) {
 		}
 		id.Region = region
 	}
+	cidrs, err := c.VPCCIDRs(ctx)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return core.InstanceIdentity{}, fmt.Errorf("read instance identity: %w", err)
+	}
+	id.VPCCIDRs = cidrs
 	return id, nil
 }
 

@@ -158,12 +158,13 @@ func TestIdentity(t *testing.T) {
 	f.node()
 	c, _ := newTestClient(t, f, nil)
 	want := core.InstanceIdentity{ID: "i-0123", Type: "m5.large", AvailabilityZone: "eu-west-1b", Region: "eu-west-1",
-		PrimaryMAC: mac0, PrimaryIP: netip.MustParseAddr("10.0.0.10")}
+		PrimaryMAC: mac0, PrimaryIP: netip.MustParseAddr("10.0.0.10"),
+		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("100.64.0.0/16")}}
 	got, err := c.Identity(ctx)
 	if err != nil {
 		t.Fatalf("Identity: %v", err)
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Identity = %+v, want %+v", got, want)
 	}
 	if f.tokens != 1 || f.rejected != 0 {

@@ -52,6 +52,7 @@ func (m *Metadata) Identity(ctx context.Context) (core.InstanceIdentity, error) 
 		Region:           c.cfg.Region,
 		PrimaryMAC:       inst.primary.mac,
 		PrimaryIP:        inst.primary.primaryIP,
+		VPCCIDRs:         slices.Clone(c.vpcs[inst.subnet.info.VPCID].cidrs),
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
 	"sync"
@@ -173,8 +174,9 @@ func TestIMDSLagsAttachAndAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := core.InstanceIdentity{ID: env.inst.ID, Type: "t3.small", AvailabilityZone: "us-west-2a", Region: "us-west-2",
-		PrimaryMAC: env.inst.PrimaryMAC, PrimaryIP: mustAddr("10.0.0.4")}
-	if id != want {
+		PrimaryMAC: env.inst.PrimaryMAC, PrimaryIP: mustAddr("10.0.0.4"),
+		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("100.64.0.0/16")}}
+	if !reflect.DeepEqual(id, want) {
 		t.Fatalf("Identity = %+v, want %+v", id, want)
 	}
 	ids := func() []core.ENIID {

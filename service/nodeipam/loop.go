@@ -67,6 +67,9 @@ func (s *Service) sleepOrWake(ctx context.Context, d time.Duration) error {
 func (s *Service) Step(ctx context.Context) (StepReport, error) {
 	var rep StepReport
 	if s.cfg.IPv6 {
+		if s.growBlocked() {
+			return rep, nil
+		}
 		return rep, s.ensureIPv6(ctx)
 	}
 	now := s.deps.Clock.Now()
@@ -203,6 +206,13 @@ func (s *Service) act(ctx context.Context, plan warmpool.Plan) (bool, []error) {
 func stopGrowing(err error) bool {
 	return errors.Is(err, core.ErrThrottled) || errors.Is(err, core.ErrSubnetFull) ||
 		errors.Is(err, core.ErrNoFreePrefix) || errors.Is(err, core.ErrUnauthorized)
+}
+
+// throttled reports whether EC2 calls are paused after throttling.
+func (s *Service) throttled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deps.Clock.Now().Before(s.throttleTil)
 }
 
 func (s *Service) growBlocked() bool {
@@ -390,11 +400,15 @@ func (s *Service) release(ctx context.Context, r warmpool.Release) (bool, error)
 // deleteENI detaches and deletes an ENI with no pods.
 func (s *Service) deleteENI(ctx context.Context, id core.ENIID) (bool, error) {
 	s.mu.Lock()
+	// What the pool holds now, not what the ENI carried when it was
+	// adopted: grow and release have changed it since.
+	view, _ := s.ds.ENI(id)
 	if _, err := s.ds.RemoveENI(id, false); err != nil {
 		s.mu.Unlock()
 		return false, fmt.Errorf("remove ENI %s from pool: %w", id, err)
 	}
 	eni := s.attached[id]
+	eni.SecondaryIPs, eni.IPv4Prefixes, eni.IPv6Prefixes = view.IPs, view.Prefixes, view.IPv6Prefixes
 	s.mu.Unlock()
 	if eni.AttachmentID == "" {
 		enis, err := s.deps.Cloud.DescribeENIs(ctx, ports.ENIFilter{IDs: []core.ENIID{id}})
@@ -460,6 +474,13 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		errs = append(errs, perrs...)
 		askEC2 = plan.NeedsEC2Confirmation
 	}
+	if askEC2 && s.throttled() {
+		// Back-off: leave the EC2 look to a later pass.
+		askEC2 = false
+		s.mu.Lock()
+		s.lastReconcile = time.Time{}
+		s.mu.Unlock()
+	}
 	if askEC2 {
 		s.mu.Lock()
 		s.stats.EC2Reconciles++
@@ -479,7 +500,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			}
 		}
 	}
-	if !s.cfg.DisableLeakedENICleanup && (s.lastLeakCheck.IsZero() || now.Sub(s.lastLeakCheck) >= s.cfg.LeakedENICleanupInterval) {
+	if !s.cfg.DisableLeakedENICleanup && !s.throttled() && (s.lastLeakCheck.IsZero() || now.Sub(s.lastLeakCheck) >= s.cfg.LeakedENICleanupInterval) {
 		s.lastLeakCheck = now
 		if err := s.cleanLeaked(ctx); err != nil {
 			errs = append(errs, err)
@@ -499,7 +520,18 @@ func (s *Service) reconcileFromMetadata(ctx context.Context) error {
 
 func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src reconcile.Source) (reconcile.Plan, []error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if src == reconcile.FromIMDS {
+		// Metadata has no tags, so an ENI EC2 already showed to be someone
+		// else's (no_manage, another instance's) would look new on every
+		// pass and cost an EC2 look each time: leave those out.
+		kept := observed[:0:0]
+		for _, e := range observed {
+			if !s.unmanaged[e.ID] {
+				kept = append(kept, e)
+			}
+		}
+		observed = kept
+	}
 	now := s.deps.Clock.Now()
 	window := s.cfg.ReconcileInterval
 	if window <= 0 {
@@ -524,14 +556,42 @@ func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src r
 		ManageUntagged: s.cfg.ManageUntaggedENIs,
 	}
 	plan := reconcile.Compute(in)
+	s.mu.Unlock()
+
+	// An ENI found attached gets its datapath (link, route table, rule)
+	// before pods can get its addresses, as a new ENI does; if that fails
+	// it stays out of the pool and the next reconcile tries again.
 	var errs []error
+	var ready []core.ENI
 	for _, e := range plan.AdoptENIs {
+		primary := e.Primary || (e.DeviceNumber == 0 && e.NetworkCard == 0)
+		if s.deps.OnENIReady != nil && !primary && !e.Trunk && s.managed(e) {
+			if err := s.deps.OnENIReady(e); err != nil {
+				errs = append(errs, fmt.Errorf("set up datapath for ENI %s found attached: %w", e.ID, err))
+				continue
+			}
+		}
+		ready = append(ready, e)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now = s.deps.Clock.Now()
+	for _, e := range ready {
 		s.log.Info("adopting ENI found attached", "eni", string(e.ID), "device", e.DeviceNumber)
 		s.adoptLocked(e, now)
 	}
-	for _, e := range observed {
-		if _, ok := s.attached[e.ID]; !ok {
-			s.attached[e.ID] = e
+	if src == reconcile.FromEC2 {
+		// Only EC2 carries tags: classify what it reports.
+		for _, e := range observed {
+			if _, ok := s.attached[e.ID]; !ok {
+				s.attached[e.ID] = e
+			}
+			if s.managed(e) {
+				delete(s.unmanaged, e.ID)
+			} else {
+				s.unmanaged[e.ID] = true
+			}
 		}
 	}
 	for _, b := range plan.AddBlocks {
@@ -602,7 +662,8 @@ func (s *Service) knownLocked() []reconcile.KnownENI {
 		if !ok {
 			continue
 		}
-		out = append(out, reconcile.KnownENI{ID: info.ID, DeviceNumber: info.DeviceNumber, IPs: v.IPs, Prefixes: v.Prefixes,
+		out = append(out, reconcile.KnownENI{ID: info.ID, DeviceNumber: info.DeviceNumber, NetworkCard: info.NetworkCard,
+			Primary: info.Primary, Trunk: info.Trunk, IPs: v.IPs, Prefixes: v.Prefixes,
 			IPv6Prefixes: v.IPv6Prefixes, Assigned: assigned[info.ID]})
 	}
 	return out

@@ -39,6 +39,10 @@ type Service struct {
 	// attached maps every ENI attached to the instance, managed or not, to
 	// what we know about it (device, attachment ID, flags).
 	attached map[core.ENIID]core.ENI
+	// unmanaged holds ENIs EC2 showed to be off limits (no_manage tag,
+	// another instance's tag, another card), so metadata-only reconciles
+	// need not ask EC2 about them again.
+	unmanaged map[core.ENIID]bool
 
 	waiting        int // ADDs blocked waiting for an address
 	externalDemand int // pods a driver (simulator) reports as waiting
@@ -100,13 +104,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		family = core.IPv6
 	}
 	return &Service{
-		cfg:      cfg,
-		deps:     deps,
-		log:      log,
-		ds:       datastore.New(datastore.Config{Cooldown: cfg.Cooldown, PrefixMode: cfg.PrefixDelegation, Family: family}),
-		changed:  make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		attached: map[core.ENIID]core.ENI{},
+		cfg:       cfg,
+		deps:      deps,
+		log:       log,
+		ds:        datastore.New(datastore.Config{Cooldown: cfg.Cooldown, PrefixMode: cfg.PrefixDelegation, Family: family}),
+		changed:   make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		attached:  map[core.ENIID]core.ENI{},
+		unmanaged: map[core.ENIID]bool{},
 	}, nil
 }
 
@@ -171,6 +176,11 @@ func (s *Service) Init(ctx context.Context) (InitReport, error) {
 	}
 	if inst.Type == "" {
 		inst.Type = id.Type
+	}
+	if len(inst.VPCCIDRs) == 0 {
+		// EC2 could not say (DescribeVpcs is not in the managed CNI
+		// policy): metadata knows them too.
+		inst.VPCCIDRs = id.VPCCIDRs
 	}
 	s.instance = inst
 
@@ -286,6 +296,7 @@ func (s *Service) adoptLocked(e core.ENI, now time.Time) {
 	}
 	s.attached[e.ID] = e
 	if !s.managed(e) {
+		s.unmanaged[e.ID] = true
 		return
 	}
 	info := datastore.ENIInfo{ID: e.ID, DeviceNumber: e.DeviceNumber, NetworkCard: e.NetworkCard, SubnetCIDR: e.SubnetCIDR,
@@ -566,7 +577,11 @@ func (s *Service) noteCloudLocked(err error) {
 	now := s.deps.Clock.Now()
 	switch {
 	case err == nil:
-		s.throttleStep = 0
+		// A success inside the back-off window (a describe, say) does not
+		// prove the throttling is over.
+		if !now.Before(s.throttleTil) {
+			s.throttleStep = 0
+		}
 	case errors.Is(err, core.ErrThrottled):
 		s.stats.Throttled++
 		if s.throttleStep == 0 {

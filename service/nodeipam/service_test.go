@@ -687,6 +687,10 @@ func TestDisabledProvisioningUsesMetadataOnly(t *testing.T) {
 	if calls := n.cloud.Calls(); len(calls) != 0 {
 		t.Fatalf("EC2 was called with provisioning disabled: %v", calls)
 	}
+	// SNAT exclusion still knows the VPC, from metadata.
+	if got := fmt.Sprint(svc.VPCCIDRs()); got != "[10.0.0.0/16]" {
+		t.Fatalf("VPC CIDRs %s, want [10.0.0.0/16] from instance metadata", got)
+	}
 }
 
 func TestReleaseOrphansReclaimsGonePods(t *testing.T) {
@@ -715,5 +719,118 @@ func TestReleaseOrphansReclaimsGonePods(t *testing.T) {
 	snap, _ := n.ckpt.Load(ctx)
 	if len(snap.Allocations) != 2 || len(snap.Cooldowns) != 1 {
 		t.Fatalf("checkpoint after reclaim: %d allocations, %d cooldowns; want 2 and 1", len(snap.Allocations), len(snap.Cooldowns))
+	}
+}
+
+// A deletion whose detach fails puts the ENI back in the pool with the
+// addresses EC2 really has (grown and shrunk since it was adopted), never
+// with the list it carried when it was first seen.
+func TestFailedDetachKeepsPoolEqualToEC2(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	cfg := fastConfig()
+	cfg.Cooldown = 0
+	cfg.MinENIAge = 0
+	cfg.Targets = warmpool.Targets{WarmIP: 2, MinimumIP: 1}
+	svc := n.service(cfg)
+	n.converge(svc)
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		if _, err := svc.TryAssign(ctx, req(i)); err != nil {
+			svc.SetExternalDemand(1)
+			n.converge(svc)
+			svc.SetExternalDemand(0)
+			_, err = svc.TryAssign(ctx, req(i))
+			must(t, err)
+		}
+	}
+	n.converge(svc)
+	n.cloud.InjectError("DetachNetworkInterface", "RequestLimitExceeded", -1)
+	for i := 0; i < 20; i++ {
+		_, err := svc.Release(ctx, key(i))
+		must(t, err)
+	}
+	for i := 0; i < 20; i++ {
+		_, _ = svc.Step(ctx)
+		n.clock.Advance(time.Minute)
+	}
+	inCloud := map[core.ENIID]string{}
+	for _, e := range n.cloud.ENIsOf(n.inst.ID) {
+		inCloud[e.ID] = fmt.Sprint(e.SecondaryIPs)
+	}
+	for _, v := range svc.ENIs() {
+		if got, want := fmt.Sprint(v.IPs), inCloud[v.ID]; got != want {
+			t.Errorf("ENI %s: pool holds %s, EC2 has %s", v.ID, got, want)
+		}
+	}
+	if len(svc.ENIs()) < 2 {
+		t.Fatalf("expected the undeletable secondary ENIs to stay in the pool, have %d ENIs", len(svc.ENIs()))
+	}
+}
+
+// An ENI of ours found attached (the process died between attach and
+// adoption) gets its datapath before it joins the pool; while that fails it
+// stays out and the next reconcile tries again.
+func TestReconcileSetsUpDatapathBeforeAdopting(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	ctx := context.Background()
+	cfg := fastConfig()
+	var setups []core.ENIID
+	fail := true
+	svc, err := nodeipam.New(cfg, nodeipam.Deps{Cloud: n.cloud, Metadata: n.cloud.Metadata(n.inst.ID), Clock: n.clock, Checkpoint: n.ckpt,
+		OnENIReady: func(e core.ENI) error {
+			setups = append(setups, e.ID)
+			if fail {
+				return errors.New("link not found")
+			}
+			return nil
+		}})
+	must(t, err)
+	_, err = svc.Init(ctx)
+	must(t, err)
+	eni, err := n.cloud.CreateENI(ctx, ports.CreateENIRequest{SubnetID: "subnet-1", SecondaryIPs: 2,
+		Description: core.ENIDescriptionPrefix + string(n.inst.ID), Tags: map[string]string{core.TagInstanceID: string(n.inst.ID)}})
+	must(t, err)
+	_, err = n.cloud.AttachENI(ctx, eni.ID, n.inst.ID, 1, 0)
+	must(t, err)
+	n.clock.Advance(2 * time.Minute)
+	if err := svc.Reconcile(ctx); err == nil {
+		t.Fatal("reconcile hid the datapath failure")
+	}
+	for _, v := range svc.ENIs() {
+		if v.ID == eni.ID {
+			t.Fatalf("ENI %s joined the pool although its datapath is not set up", eni.ID)
+		}
+	}
+	fail = false
+	n.clock.Advance(2 * time.Minute)
+	must(t, svc.Reconcile(ctx))
+	found := false
+	for _, v := range svc.ENIs() {
+		found = found || (v.ID == eni.ID && len(v.IPs) == 2)
+	}
+	if !found || len(setups) < 2 || setups[len(setups)-1] != eni.ID {
+		t.Fatalf("ENI adopted=%v after datapath setups %v", found, setups)
+	}
+}
+
+// Metadata has no tags: an ENI EC2 showed to be no_manage must not make
+// every metadata reconcile ask EC2 again.
+func TestReconcileDoesNotReaskEC2AboutUnmanagedENIs(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	ctx := context.Background()
+	eni, err := n.cloud.CreateENI(ctx, ports.CreateENIRequest{SubnetID: "subnet-1", SecondaryIPs: 1,
+		Tags: map[string]string{core.TagNoManage: "true"}})
+	must(t, err)
+	_, err = n.cloud.AttachENI(ctx, eni.ID, n.inst.ID, 1, 0)
+	must(t, err)
+	svc := n.service(fastConfig())
+	n.converge(svc)
+	before := n.cloud.Calls()["DescribeInstances"]
+	for i := 0; i < 5; i++ {
+		n.clock.Advance(2 * time.Minute)
+		must(t, svc.Reconcile(ctx))
+	}
+	if got := n.cloud.Calls()["DescribeInstances"] - before; got != 0 {
+		t.Fatalf("%d DescribeInstances calls in 5 metadata reconciles with a no_manage ENI attached, want 0", got)
 	}
 }
