@@ -51,9 +51,33 @@ type HostNetwork interface {
 	SetupHost(ctx context.Context, cfg HostConfig) error
 	SetupENI(ctx context.Context, eni ENINetwork) error
 	TeardownENI(ctx context.Context, eni ENINetwork) error
+	// HostVeths returns the names of the node's links that start with the
+	// veth prefix: the host ends of the pods' veths. ipamd treats a pod
+	// whose veth is not listed as gone.
+	HostVeths(ctx context.Context) (map[string]bool, error)
+	// SyncPodRules puts back what is missing of each listed pod's node
+	// side: "to <addr> lookup main" at 512, "from <addr> lookup <table>"
+	// at 1536 unless the table is main, and the route "<addr> dev <veth>
+	// scope link" in main. A pod whose host veth is absent or down is
+	// skipped (its ADD or DEL is under way and the plugin finishes the
+	// job). It only adds: nothing is deleted, neither for listed pods nor
+	// for addresses not listed (an ADD may be in flight), and a route to
+	// the address through another link is left alone. A pod that cannot be
+	// repaired does not stop the others; the error joins every failure.
+	SyncPodRules(ctx context.Context, pods []PodRoute) error
 	// Render prints the state this adapter owns (rules, routes, link
 	// settings) in a stable text form, for tests and operators.
 	Render(ctx context.Context) (string, error)
+}
+
+// PodRoute is what the node needs to route to and from one wired pod.
+type PodRoute struct {
+	Addr netip.Addr
+	// RouteTable is the table of the pod's ENI: 254 (main) for the
+	// primary ENI, which needs no from-pod rule.
+	RouteTable int
+	// HostVeth is the host end of the pod's veth (<prefix><hash>).
+	HostVeth string
 }
 
 // PodSpec is one pod interface to wire.

@@ -3,6 +3,7 @@ package datapathmem
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -181,7 +182,8 @@ func (n *Network) FlushRules() {
 }
 
 // InjectError makes the next call of method ("SetupHost", "SetupENI",
-// "TeardownENI", "SetupPod", "TeardownPod", "CheckPod") return err without
+// "TeardownENI", "HostVeths", "SyncPodRules", "SetupPod", "TeardownPod",
+// "CheckPod") return err without
 // changing anything. Several injections for one method apply in order.
 func (n *Network) InjectError(method string, err error) {
 	n.mu.Lock()
@@ -333,6 +335,77 @@ func (n *Network) TeardownENI(ctx context.Context, eni ports.ENINetwork) error {
 	delete(n.enis, eni.RouteTable)
 	n.node.routes = slices.DeleteFunc(n.node.routes, func(r netstate.Route) bool { return r.Table == eni.RouteTable })
 	n.syncRules(netstate.ENIRuleSet(eni.PrimaryIP, eni.RouteTable, false))
+	return nil
+}
+
+// HostVeths lists the node's links named with the veth prefix. See
+// ports.HostNetwork.
+func (n *Network) HostVeths(ctx context.Context) (map[string]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.fault("HostVeths"); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, l := range n.node.links {
+		if strings.HasPrefix(l.name, n.vethPrefix) {
+			out[l.name] = true
+		}
+	}
+	return out, nil
+}
+
+func validatePodRoute(p ports.PodRoute) error {
+	bad := func(why string) error {
+		return fmt.Errorf("repair pod %s (%s): %w: %s", p.Addr, p.HostVeth, core.ErrInvalidParameter, why)
+	}
+	switch {
+	case !p.Addr.Is4():
+		return bad("address is not IPv4")
+	case p.HostVeth == "" || len(p.HostVeth) > 15:
+		return bad(fmt.Sprintf("host veth name %q", p.HostVeth))
+	case p.RouteTable <= 0 || p.RouteTable == netstate.TableLocal || p.RouteTable == netstate.TableDefault:
+		return bad(fmt.Sprintf("route table %d", p.RouteTable))
+	}
+	return nil
+}
+
+// SyncPodRules adds the missing rules and host routes of wired pods, as
+// adapters/netlink does. See ports.HostNetwork.
+func (n *Network) SyncPodRules(ctx context.Context, pods []ports.PodRoute) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.fault("SyncPodRules"); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range pods {
+		if err := validatePodRoute(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if l := n.node.link(p.HostVeth); l == nil || !l.up {
+			continue // mid-ADD or mid-DEL: the plugin finishes it
+		}
+		for _, set := range netstate.PodRuleSets(p.Addr, p.RouteTable, true) {
+			for _, w := range set.Want {
+				n.node.addRule(w)
+			}
+		}
+		hr := netstate.HostPodRoute(ports.PodSpec{Addr: p.Addr, HostVeth: p.HostVeth})
+		if !slices.ContainsFunc(n.node.routes, func(r netstate.Route) bool { return r.Table == hr.Table && r.Dst == hr.Dst }) {
+			n.node.routes = append(n.node.routes, hr)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("repair pod rules: %w", errors.Join(errs...))
+	}
 	return nil
 }
 

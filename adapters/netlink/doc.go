@@ -30,6 +30,12 @@
 // restores it, and "already exists" is never an error, so a retried CNI ADD
 // converges instead of failing with "file exists".
 //
+// The per-pod node objects belong to the plugin, but ipamd's repair loop
+// puts them back too (SyncPodRules): only adding, only for pods whose veth
+// is up, and taking its additions back when the veth vanished meanwhile
+// (a DEL that may already have removed the rules). HostVeths lets ipamd
+// find pods that are gone although it never heard their DEL.
+//
 // Netlink dumps that raced with a change are retried a bounded number of
 // times. Other namespaces are entered only through adapters/netns, which
 // locks the OS thread: a netlink socket is opened inside the pod's

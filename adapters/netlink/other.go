@@ -35,6 +35,12 @@ func (d *Datapath) SetupENI(context.Context, ports.ENINetwork) error { return Er
 // TeardownENI fails off Linux.
 func (d *Datapath) TeardownENI(context.Context, ports.ENINetwork) error { return ErrUnsupported }
 
+// HostVeths fails off Linux.
+func (d *Datapath) HostVeths(context.Context) (map[string]bool, error) { return nil, ErrUnsupported }
+
+// SyncPodRules fails off Linux.
+func (d *Datapath) SyncPodRules(context.Context, []ports.PodRoute) error { return ErrUnsupported }
+
 // Render fails off Linux.
 func (d *Datapath) Render(context.Context) (string, error) { return "", ErrUnsupported }
 

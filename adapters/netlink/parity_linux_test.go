@@ -63,6 +63,18 @@ func TestMemoryParity(t *testing.T) {
 			return nil
 		}},
 		{"SetupPod B again", func(d adapter) error { _, err := d.SetupPod(ctx, b); return err }},
+		{"pod rules flushed, SyncPodRules", func(d adapter) error {
+			if d == kernel {
+				node.ip(t, "rule", "del", "pref", "512", "to", "10.0.2.7", "lookup", "main")
+				node.ip(t, "rule", "del", "pref", "1536", "from", "10.0.3.30", "lookup", "10100")
+				node.ip(t, "route", "del", "10.0.1.5", "dev", a.HostVeth)
+			} else if !mem.DeleteRule("512: from all to 10.0.2.7 lookup main") ||
+				!mem.DeleteRule("1536: from 10.0.3.30 lookup 10100") ||
+				!mem.DeleteRoute("10.0.1.5 dev "+a.HostVeth+" scope link") {
+				t.Fatal("memory datapath: object to delete not found")
+			}
+			return d.SyncPodRules(ctx, []ports.PodRoute{podRoute(a), podRoute(b), podRoute(c)})
+		}},
 		{"CheckPod C", func(d adapter) error { return d.CheckPod(ctx, c) }},
 		{"TeardownENI eth2", func(d adapter) error { return d.TeardownENI(ctx, eni2) }},
 		{"TeardownPod A", func(d adapter) error { return d.TeardownPod(ctx, a) }},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vpc-cni/vpc-cni/adapters/checkpoint"
 	"github.com/vpc-cni/vpc-cni/adapters/memory"
+	"github.com/vpc-cni/vpc-cni/adapters/netlink"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
@@ -43,8 +44,12 @@ func restoredNode(b *testing.B) *node {
 		}
 	}
 	var addrs []netip.Addr
+	var tables []int
 	for _, e := range n.region.ENIsOf(n.instance.ID) {
 		addrs = append(addrs, e.SecondaryIPs...)
+		for range e.SecondaryIPs {
+			tables = append(tables, core.RouteTableFor(e.NetworkCard, e.DeviceNumber))
+		}
 	}
 	if len(addrs) < benchPods {
 		b.Fatalf("only %d addresses on the node", len(addrs))
@@ -57,6 +62,15 @@ func restoredNode(b *testing.B) *node {
 			Pod:  core.PodRef{Namespace: "default", Name: fmt.Sprintf("pod-%d", i)},
 			Addr: addrs[i], AssignedAt: at,
 		})
+		// The pods run: their veths are on the node, so the start-up
+		// orphan pass keeps every allocation.
+		if _, err := n.host.SetupPod(context.Background(), ports.PodSpec{
+			ContainerID: fmt.Sprintf("container-%d", i), Netns: fmt.Sprintf("/run/netns/pod-%d", i), IfName: "eth0",
+			HostVeth: netlink.VethName(netlink.DefaultVethPrefix, "default", fmt.Sprintf("pod-%d", i)),
+			Addr:     addrs[i], RouteTable: tables[i],
+		}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	f, err := checkpoint.New(checkpoint.Config{Path: n.env["AWS_VPC_K8S_CNI_BACKING_STORE"]})
 	if err != nil {

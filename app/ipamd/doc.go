@@ -16,18 +16,32 @@
 //  1. the gRPC socket (health NOT_SERVING until step 6), metrics;
 //  2. node IPAM Init: instance identity and limits, attached ENIs,
 //     checkpoint restore (AWS_VPC_K8S_CNI_BACKING_STORE);
-//  3. host datapath: SetupHost (MTU, connmark rule, external service
-//     CIDRs, rp_filter), SetupENI for every secondary ENI already attached,
-//     firewall rules (SNAT, connmark) from the VPC CIDRs and primary IP;
+//  3. host datapath: first the orphan pass (below), then SetupHost (MTU,
+//     connmark rule, external service CIDRs, rp_filter), SetupENI for
+//     every secondary ENI already attached, the missing rules and routes
+//     of restored pods (SyncPodRules), firewall rules (SNAT, connmark) from
+//     the VPC CIDRs and primary IP;
 //  4. introspection;
 //  5. loops: the pool loop (nodeipam.Run), the datapath repair loop (every
 //     30 s it re-applies step 3, so a rule or route removed behind our back
-//     comes back: upstream issue #3309), the metrics refresher;
+//     comes back, per-pod rules at 512 and 1536 included: upstream issue
+//     #3309), the orphan pass (every minute), the metrics refresher;
 //  6. ready: health SERVING, the start-up duration recorded.
 //
 // Any failure in 1–4 stops start-up with an error naming the step. New
 // ENIs the pool loop attaches are wired (SetupENI) before their addresses
 // are offered to pods, through nodeipam's OnENIReady hook.
+//
+// # Orphaned addresses
+//
+// The plugin tears a pod down from its ADD result and reports success when
+// ipamd cannot be reached (an aws-node rollout), so ipamd may never hear
+// of a deleted pod. The orphan pass releases (into cooldown, checkpointed)
+// every allocation whose pod's host veth, named from the pod's namespace
+// and name with AWS_VPC_K8S_CNI_VETHPREFIX, is not on the node, unless it
+// was assigned, or last asked for by an ADD, less than a minute ago (an
+// ADD between assignment and veth creation). Each release is logged and
+// counted in awscni_reclaimed_ip_addresses.
 //
 // # Stopping
 //

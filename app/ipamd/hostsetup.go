@@ -12,8 +12,10 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/vpc-cni/vpc-cni/adapters/datapathmem"
+	"github.com/vpc-cni/vpc-cni/adapters/netlink"
 	"github.com/vpc-cni/vpc-cni/app/config"
 	"github.com/vpc-cni/vpc-cni/core"
+	"github.com/vpc-cni/vpc-cni/core/datastore"
 	"github.com/vpc-cni/vpc-cni/ports"
 	"github.com/vpc-cni/vpc-cni/service/nodeipam"
 )
@@ -21,7 +23,7 @@ import (
 // hostSetupModule programs the host datapath and firewall once the node
 // is known, before any pod is served.
 var hostSetupModule = fx.Module("hostsetup",
-	fx.Provide(newDatapath),
+	fx.Provide(newDatapath, newOrphans),
 	fx.Invoke(registerHostSetup),
 )
 
@@ -165,8 +167,51 @@ func secondaryENIs(svc *nodeipam.Service) []core.ENI {
 	return out
 }
 
+// podRoutes lists the node side of every IPv4 pod ipamd has given an
+// address (podRoutesOf).
+func (d *datapath) podRoutes(svc *nodeipam.Service) []ports.PodRoute {
+	return podRoutesOf(svc.Assignments(), d.env.VethPrefix)
+}
+
+// podRoutesOf maps assignments to what SyncPodRules needs: address, ENI
+// table and host veth, named from the pod as the plugin names it.
+// Assignments that name no pod are left out. When several name the same
+// pod (a sandbox replaced while ipamd missed the old one's DEL), the veth
+// is the newest sandbox's, so only the newest assignment is listed, and
+// none when the newest cannot be told apart.
+func podRoutesOf(as []datastore.Assignment, vethPrefix string) []ports.PodRoute {
+	newest := map[core.PodRef]datastore.Assignment{}
+	tied := map[core.PodRef]bool{}
+	for _, a := range as {
+		if !a.Addr.Is4() || a.Pod.Name == "" || a.Pod.Namespace == "" {
+			continue
+		}
+		cur, ok := newest[a.Pod]
+		switch {
+		case !ok || a.AssignedAt.After(cur.AssignedAt):
+			newest[a.Pod], tied[a.Pod] = a, false
+		case a.AssignedAt.Equal(cur.AssignedAt):
+			tied[a.Pod] = true
+		}
+	}
+	var out []ports.PodRoute
+	for _, a := range as {
+		if cur, ok := newest[a.Pod]; !ok || tied[a.Pod] || cur.Key != a.Key {
+			continue
+		}
+		out = append(out, ports.PodRoute{
+			Addr:       a.Addr,
+			RouteTable: a.RouteTable,
+			HostVeth:   netlink.VethName(vethPrefix, a.Pod.Namespace, a.Pod.Name),
+		})
+	}
+	return out
+}
+
 // apply makes the host state whole: host rules, every secondary ENI, the
-// firewall. It carries on past a failed step and returns every failure.
+// per-pod rules and routes (only adding what is missing), the firewall.
+// It carries on past a failed step and returns every failure but the
+// per-pod ones, which it logs.
 func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 	inst := svc.Instance()
 	d.mu.Lock()
@@ -194,6 +239,14 @@ func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 	for _, e := range secondaryENIs(svc) {
 		if err := d.setupENILocked(ctx, e); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// A pod that cannot be repaired is logged, not returned: it must not
+	// stop start-up, and so every other pod on the node.
+	if pods := d.podRoutes(svc); len(pods) > 0 {
+		if err := d.host.SyncPodRules(ctx, pods); err != nil && ctx.Err() == nil {
+			d.count("datapath")
+			d.log.Error("repairing pod rules and routes failed", "pods", len(pods), "error", err)
 		}
 	}
 	if err := d.fw.Apply(ctx, d.firewallConfig(inst, svc.VPCCIDRs())); err != nil {
@@ -231,8 +284,19 @@ func (d *datapath) repairLoop(ctx context.Context, svc *nodeipam.Service, every 
 	}
 }
 
-func registerHostSetup(lc fx.Lifecycle, d *datapath, svc *nodeipam.Service) {
+func registerHostSetup(lc fx.Lifecycle, d *datapath, svc *nodeipam.Service, orph *orphans) {
 	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+		// Addresses of pods deleted while ipamd was down go back to the
+		// pool before the first pod is served and before their rules would
+		// be repaired. The gRPC server answers "initialising" until the
+		// loops mark the node ready, so no ADD of this process is in
+		// flight; minAge still protects an ADD the previous process
+		// answered just before it stopped (its plugin may be creating the
+		// veth now). AssignedAt counts from the assignment, not from the
+		// pod's deletion, so nearly every orphan is older than that.
+		if _, err := orph.pass(ctx); err != nil {
+			d.log.Error("releasing addresses of gone pods at start failed; the periodic pass retries", "error", err)
+		}
 		if err := d.apply(ctx, svc); err != nil {
 			return fmt.Errorf("set up node datapath: %w", err)
 		}

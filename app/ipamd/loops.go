@@ -19,7 +19,7 @@ const statsInterval = 5 * time.Second
 
 // loopsModule starts the background work once everything else is up, and
 // then declares the node ready: the pool loop, the datapath repair loop,
-// the metrics refresher.
+// the orphaned-address pass, the metrics refresher.
 var loopsModule = fx.Module("loops", fx.Invoke(registerLoops))
 
 // startedAt is when the daemon was created, for the start-up metric.
@@ -31,6 +31,7 @@ type loopDeps struct {
 	Options   Options
 	Service   *nodeipam.Service
 	Datapath  *datapath
+	Orphans   *orphans
 	IPAM      *podIPAM
 	RPC       *rpcserver.Server
 	Metrics   *metrics.Metrics
@@ -55,6 +56,7 @@ func registerLoops(d loopDeps) {
 			}
 			run(func() { _ = d.Service.Run(ctx) })
 			run(func() { d.Datapath.repairLoop(ctx, d.Service, d.Options.DatapathInterval) })
+			run(func() { d.Orphans.loop(ctx) })
 			run(func() {
 				t := time.NewTicker(statsInterval)
 				defer t.Stop()

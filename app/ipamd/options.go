@@ -42,6 +42,16 @@ const (
 // DefaultDatapathInterval is the period of the datapath repair loop.
 const DefaultDatapathInterval = 30 * time.Second
 
+// DefaultOrphanInterval is the period of the pass that releases the
+// addresses of pods whose host veth is gone, and DefaultOrphanMinAge how
+// long an address must have been held (or last handed out) before that
+// pass may take it back: an ADD has assigned it but not yet created the
+// veth for a moment.
+const (
+	DefaultOrphanInterval = time.Minute
+	DefaultOrphanMinAge   = time.Minute
+)
+
 // Options choose the adapters and endpoints of one daemon. Flags fill them
 // (ParseFlags); tests and local runs may also set the hooks and overrides,
 // which have no flag.
@@ -69,6 +79,11 @@ type Options struct {
 	PrimaryInterface string
 	// DatapathInterval is the period of the datapath repair loop.
 	DatapathInterval time.Duration
+	// OrphanInterval is the period of the orphaned-address pass, and
+	// OrphanMinAge the age below which it keeps an address whatever the
+	// host shows (see DefaultOrphanInterval). No flags: tests shorten them.
+	OrphanInterval time.Duration
+	OrphanMinAge   time.Duration
 	// PrintVersion prints the version and exits (--version).
 	PrintVersion bool
 	// StartTimeout bounds start-up (instance discovery, checkpoint restore,
@@ -114,6 +129,8 @@ func DefaultOptions() Options {
 		Socket:           rpcserver.DefaultSocket,
 		MetricsAddress:   metrics.DefaultAddress,
 		DatapathInterval: DefaultDatapathInterval,
+		OrphanInterval:   DefaultOrphanInterval,
+		OrphanMinAge:     DefaultOrphanMinAge,
 		StartTimeout:     5 * time.Minute,
 		StopTimeout:      8 * time.Second,
 	}
@@ -196,6 +213,12 @@ func (o Options) validate() error {
 	}
 	if o.DatapathInterval <= 0 {
 		return fmt.Errorf("--datapath-interval %s must be positive: %w", o.DatapathInterval, core.ErrInvalidParameter)
+	}
+	if o.OrphanInterval <= 0 {
+		return fmt.Errorf("orphan pass interval %s must be positive: %w", o.OrphanInterval, core.ErrInvalidParameter)
+	}
+	if o.OrphanMinAge < 0 {
+		return fmt.Errorf("orphan minimum age %s must not be negative: %w", o.OrphanMinAge, core.ErrInvalidParameter)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/vpc-cni/vpc-cni/app/config"
 	"github.com/vpc-cni/vpc-cni/core"
@@ -21,13 +22,16 @@ type podIPAM struct {
 	noGrowth    bool
 	// changed is called after every successful assign and release (metrics).
 	changed func()
+	// served remembers when each key last asked for an address, so the
+	// orphan pass leaves alone an ADD that is wiring its pod.
+	served *servedKeys
 }
 
 var _ ports.PodIPAM = (*podIPAM)(nil)
 
 func newPodIPAM(svc *nodeipam.Service, env config.Env, pub *statsPublisher) *podIPAM {
 	c := env.NodeIPAM()
-	return &podIPAM{svc: svc, skipPrimary: c.SkipPrimaryENI, noGrowth: c.DisableProvisioning, changed: pub.publish}
+	return &podIPAM{svc: svc, skipPrimary: c.SkipPrimaryENI, noGrowth: c.DisableProvisioning, changed: pub.publish, served: newServedKeys()}
 }
 
 func podAddress(a datastore.Assignment) ports.PodAddress {
@@ -35,6 +39,10 @@ func podAddress(a datastore.Assignment) ports.PodAddress {
 }
 
 func (p *podIPAM) AssignPod(ctx context.Context, req ports.AssignRequest) (ports.PodAddress, error) {
+	// Marked before the service answers: a retried ADD gets back an
+	// allocation whose AssignedAt may be old, and the orphan pass must not
+	// take it between the answer and the plugin creating the veth.
+	p.served.mark(req.Key, time.Now())
 	a, err := p.svc.Assign(ctx, nodeipam.AssignRequest{Key: req.Key, Pod: req.Pod})
 	if err != nil {
 		return ports.PodAddress{}, err

@@ -1,0 +1,70 @@
+package ipamd
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vpc-cni/vpc-cni/core"
+	"github.com/vpc-cni/vpc-cni/core/datastore"
+	"github.com/vpc-cni/vpc-cni/ports"
+)
+
+func TestPodRoutesOf(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	as := func(container, ns, pod, addr string, table int, at time.Time) datastore.Assignment {
+		return datastore.Assignment{
+			Key: core.PodKey{NetworkName: "aws-cni", ContainerID: container, IfName: "eth0"},
+			Pod: core.PodRef{Namespace: ns, Name: pod}, Addr: netip.MustParseAddr(addr), RouteTable: table, AssignedAt: at,
+		}
+	}
+	route := func(addr string, table int, veth string) ports.PodRoute {
+		return ports.PodRoute{Addr: netip.MustParseAddr(addr), RouteTable: table, HostVeth: veth}
+	}
+	tests := []struct {
+		name   string
+		prefix string
+		in     []datastore.Assignment
+		want   []ports.PodRoute
+	}{
+		{
+			name:   "one pod per table, veth named from the pod",
+			prefix: "eni",
+			in:     []datastore.Assignment{as("c1", "default", "pod-a", "10.0.1.5", 254, t0), as("c2", "default", "pod-b", "10.0.2.7", 2, t0)},
+			want:   []ports.PodRoute{route("10.0.1.5", 254, "eni5e1c4d6c68c"), route("10.0.2.7", 2, "eni2f5353dd8c5")},
+		},
+		{
+			name:   "another prefix",
+			prefix: "cali",
+			in:     []datastore.Assignment{as("c1", "default", "pod-a", "10.0.1.5", 254, t0)},
+			want:   []ports.PodRoute{route("10.0.1.5", 254, "cali5e1c4d6c68c")},
+		},
+		{
+			name:   "no pod name, no namespace, IPv6: left out",
+			prefix: "eni",
+			in: []datastore.Assignment{as("c1", "default", "", "10.0.1.5", 254, t0), as("c2", "", "pod-a", "10.0.1.6", 254, t0),
+				as("c3", "default", "pod-a", "2001:db8::5", 254, t0)},
+		},
+		{
+			name:   "a replaced sandbox: only the newest assignment",
+			prefix: "eni",
+			in:     []datastore.Assignment{as("old", "default", "pod-a", "10.0.1.5", 254, t0), as("new", "default", "pod-a", "10.0.2.9", 2, t0.Add(time.Minute))},
+			want:   []ports.PodRoute{route("10.0.2.9", 2, "eni5e1c4d6c68c")},
+		},
+		{
+			name:   "same pod twice at the same time: neither",
+			prefix: "eni",
+			in: []datastore.Assignment{as("x", "default", "pod-a", "10.0.1.5", 254, t0), as("y", "default", "pod-a", "10.0.1.6", 254, t0),
+				as("c2", "default", "pod-b", "10.0.2.7", 2, t0)},
+			want: []ports.PodRoute{route("10.0.2.7", 2, "eni2f5353dd8c5")},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := podRoutesOf(tc.in, tc.prefix); !slices.Equal(got, tc.want) {
+				t.Errorf("podRoutesOf = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
