@@ -120,6 +120,18 @@ func (d *datapath) firewallConfig(inst core.Instance, vpc []netip.Prefix) ports.
 	}
 }
 
+// checkFirewallConfig refuses a configuration that would break pods: on-node
+// SNAT without the VPC's CIDRs would rewrite pod traffic to other VPC
+// addresses too, and EC2 drops what pods on secondary ENIs then send. The
+// rules in place are kept and the repair loop retries.
+func checkFirewallConfig(fw ports.FirewallConfig) error {
+	if !fw.ExternalSNAT && len(fw.VPCCIDRs) == 0 {
+		return fmt.Errorf("the VPC's IPv4 CIDRs are unknown (neither EC2 nor instance metadata reported them); SNAT rules left as they are: %w",
+			core.ErrInvalidState)
+	}
+	return nil
+}
+
 func (d *datapath) count(step string) {
 	d.errors[step]++
 }
@@ -249,7 +261,11 @@ func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 			d.log.Error("repairing pod rules and routes failed", "pods", len(pods), "error", err)
 		}
 	}
-	if err := d.fw.Apply(ctx, d.firewallConfig(inst, svc.VPCCIDRs())); err != nil {
+	fw := d.firewallConfig(inst, svc.VPCCIDRs())
+	if err := checkFirewallConfig(fw); err != nil {
+		d.count("firewall")
+		errs = append(errs, fmt.Errorf("apply %s firewall rules: %w", d.fw.Name(), err))
+	} else if err := d.fw.Apply(ctx, fw); err != nil {
 		d.count("firewall")
 		errs = append(errs, fmt.Errorf("apply %s firewall rules: %w", d.fw.Name(), err))
 	}

@@ -1,6 +1,7 @@
 package ipamd
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
@@ -66,5 +67,28 @@ func TestPodRoutesOf(t *testing.T) {
 				t.Errorf("podRoutesOf = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestFirewallNotAppliedWithoutVPCCIDRs(t *testing.T) {
+	d := &datapath{}
+	cases := []struct {
+		name    string
+		fw      ports.FirewallConfig
+		refused bool
+	}{
+		{"on-node SNAT without VPC CIDRs", d.firewallConfig(core.Instance{}, nil), true},
+		{"only an IPv6 VPC block", d.firewallConfig(core.Instance{}, []netip.Prefix{netip.MustParsePrefix("2600::/56")}), true},
+		{"IPv4 VPC CIDR", d.firewallConfig(core.Instance{}, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}), false},
+		{"external SNAT needs no CIDRs", ports.FirewallConfig{ExternalSNAT: true}, false},
+	}
+	for _, c := range cases {
+		err := checkFirewallConfig(c.fw)
+		if (err != nil) != c.refused {
+			t.Errorf("%s: error %v, refused want %v", c.name, err, c.refused)
+		}
+		if err != nil && !errors.Is(err, core.ErrInvalidState) {
+			t.Errorf("%s: %v does not wrap ErrInvalidState", c.name, err)
+		}
 	}
 }
