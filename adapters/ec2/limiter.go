@@ -7,29 +7,11 @@ import (
 	"sync"
 	"time"
 
+	wallclock "github.com/vpc-cni/vpc-cni/adapters/clock"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/core/limits"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
-
-// wallClock is the real clock, for decorators built without one.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // tokenBucket holds up to burst tokens and refills qps tokens per second.
 // A caller takes a token at once, going into debt when none is left, and
@@ -110,7 +92,7 @@ func NewLimiter(next ports.Cloud, qps float64, burst int, clock ports.Clock) (*L
 		return nil, fmt.Errorf("ec2 limiter: rate %v must be positive: %w", qps, core.ErrInvalidParameter)
 	}
 	if clock == nil {
-		clock = wallClock{}
+		clock = wallclock.Real{}
 	}
 	return &Limiter{next: next, bucket: newTokenBucket(qps, burst, clock)}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	wallclock "github.com/vpc-cni/vpc-cni/adapters/clock"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/core/limits"
 	"github.com/vpc-cni/vpc-cni/ports"
@@ -31,7 +32,7 @@ var _ ports.Cloud = (*Observed)(nil)
 // NewObserved wraps next. clock nil is the wall clock.
 func NewObserved(next ports.Cloud, obs Observer, clock ports.Clock) *Observed {
 	if clock == nil {
-		clock = wallClock{}
+		clock = wallclock.Real{}
 	}
 	return &Observed{next: next, obs: obs, clock: clock}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
+	wallclock "github.com/vpc-cni/vpc-cni/adapters/clock"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
@@ -81,7 +82,7 @@ func New(cfg Config, clock ports.Clock, log *slog.Logger) (*Client, error) {
 		}
 	}
 	if clock == nil {
-		clock = wallClock{}
+		clock = wallclock.Real{}
 	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -390,23 +391,4 @@ func (c *Client) lookup(ctx context.Context, eni core.ENIID) (core.ENI, bool, er
 		}
 	}
 	return core.ENI{}, false, nil
-}
-
-// wallClock is the real clock, for clients built without one.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

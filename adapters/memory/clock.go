@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"github.com/vpc-cni/vpc-cni/adapters/clock"
 	"sync"
 	"time"
 
@@ -13,26 +14,9 @@ var (
 	_ ports.Clock = (*VirtualClock)(nil)
 )
 
-// RealClock is wall-clock time.
-type RealClock struct{}
-
-// Now returns the current wall-clock time.
-func (RealClock) Now() time.Time { return time.Now() }
-
-// Sleep blocks for d or until ctx ends.
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// RealClock is wall-clock time (adapters/clock.Real under its historical
+// name here).
+type RealClock = clock.Real
 
 // VirtualClock is a settable clock for simulations. Sleep does not block: it
 // moves virtual time forward by the requested duration, because in a
