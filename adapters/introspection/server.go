@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vpc-cni/vpc-cni/adapters/httpserve"
 	"io"
 	"log/slog"
 	"net"
@@ -13,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vpc-cni/vpc-cni/core"
@@ -72,11 +72,8 @@ type Server struct {
 	src StateSource
 	log *slog.Logger
 	mux *http.ServeMux
-
-	mu  sync.Mutex
-	srv *http.Server
-	ln  net.Listener
-	wg  sync.WaitGroup
+	// http runs the listener with the 5 s timeouts upstream uses.
+	http *httpserve.Server
 }
 
 // Paths lists the endpoints, as / reports them.
@@ -94,7 +91,7 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, src: src, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, src: src, log: log, mux: http.NewServeMux(), http: httpserve.New("introspection", Timeout, log)}
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		s.writeJSON(w, map[string][]string{"AvailableCommands": Paths})
 	})
@@ -158,54 +155,19 @@ func (s *Server) writeJSON(w http.ResponseWriter, v any) {
 
 // Start listens on Config.Address and serves in the background.
 func (s *Server) Start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv != nil {
-		return fmt.Errorf("start introspection server: already started: %w", core.ErrInvalidState)
-	}
 	ln, err := listen(s.cfg.Address)
 	if err != nil {
 		return err
 	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadTimeout: Timeout, ReadHeaderTimeout: Timeout, WriteTimeout: Timeout}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("introspection server stopped", "address", s.cfg.Address, "error", err)
-		}
-	}()
-	s.log.Info("serving introspection", "address", s.cfg.Address)
-	return nil
+	return s.http.Start(ln, s.Handler())
 }
 
 // Addr is the listening address (nil before Start).
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return nil
-	}
-	return s.ln.Addr()
-}
+func (s *Server) Addr() net.Addr { return s.http.Addr() }
 
 // Stop shuts the server down, waiting for requests in flight until ctx
-// ends. A unix socket is removed.
-func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	err := srv.Shutdown(ctx)
-	s.wg.Wait()
-	if err != nil {
-		return fmt.Errorf("stop introspection server: %w", err)
-	}
-	return nil
-}
+// ends. A unix socket is removed (closing its listener unlinks it).
+func (s *Server) Stop(ctx context.Context) error { return s.http.Stop(ctx) }
 
 // listen opens host:port or unix:<path>. A stale socket file left by a
 // crash is replaced; anything else in the way is an error.

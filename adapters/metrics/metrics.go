@@ -2,8 +2,8 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/vpc-cni/vpc-cni/adapters/httpserve"
 	"io"
 	"log/slog"
 	"net"
@@ -78,10 +78,8 @@ type Metrics struct {
 
 	pool *poolCollector
 
-	mu  sync.Mutex
-	srv *http.Server
-	ln  net.Listener
-	wg  sync.WaitGroup
+	// http serves Path with 5 s timeouts.
+	http *httpserve.Server
 }
 
 // New registers every metric. It does not listen; Start does.
@@ -97,9 +95,10 @@ func New(cfg Config) (*Metrics, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	m := &Metrics{
-		cfg: cfg,
-		log: log,
-		reg: prometheus.NewRegistry(),
+		cfg:  cfg,
+		log:  log,
+		http: httpserve.New("metrics", 5*time.Second, log),
+		reg:  prometheus.NewRegistry(),
 		addReqs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "awscni_add_ip_req_count", Help: "AddNetwork requests received from the CNI plugin.",
 		}),
@@ -159,55 +158,20 @@ func (m *Metrics) StartupDone(d time.Duration, success bool, failureReason strin
 
 // Start listens on Config.Address and serves Path in the background.
 func (m *Metrics) Start() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.srv != nil {
-		return fmt.Errorf("start metrics server: already started: %w", core.ErrInvalidState)
-	}
 	ln, err := net.Listen("tcp", m.cfg.Address)
 	if err != nil {
 		return fmt.Errorf("listen for metrics on %s: %w", m.cfg.Address, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle(Path, m.Handler())
-	m.srv = &http.Server{Handler: mux, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
-	m.ln = ln
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error("metrics server stopped", "address", ln.Addr().String(), "error", err)
-		}
-	}()
-	m.log.Info("serving metrics", "address", ln.Addr().String(), "path", Path)
-	return nil
+	return m.http.Start(ln, mux)
 }
 
 // Addr is the address the server listens on (nil before Start).
-func (m *Metrics) Addr() net.Addr {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ln == nil {
-		return nil
-	}
-	return m.ln.Addr()
-}
+func (m *Metrics) Addr() net.Addr { return m.http.Addr() }
 
 // Stop shuts the server down, waiting for scrapes in flight until ctx ends.
-func (m *Metrics) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	srv := m.srv
-	m.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	err := srv.Shutdown(ctx)
-	m.wg.Wait()
-	if err != nil {
-		return fmt.Errorf("stop metrics server: %w", err)
-	}
-	return nil
-}
+func (m *Metrics) Stop(ctx context.Context) error { return m.http.Stop(ctx) }
 
 // poolCollector reports the latest Stats as constant metrics.
 type poolCollector struct {
