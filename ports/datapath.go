@@ -107,6 +107,17 @@ type PodResult struct {
 // entry for the gateway, host route and policy rules. Setup is idempotent
 // (a retried ADD converges); Teardown succeeds for anything already gone.
 type PodNetwork interface {
+	// PreparePod does the part of SetupPod that does not depend on the
+	// pod's address, so it can run while the address is still being
+	// asked for: the veth pair (created, or reused when both ends already
+	// are each other's peer) with HostVeth, IfName and MTU, both ends up,
+	// the pod's routes through the link-local gateway and its neighbour
+	// entry. p.Addr and p.RouteTable are ignored (they may be unset). It is
+	// idempotent; an address left on a reused pair stays until SetupPod.
+	// A SetupPod that follows for the same Netns, IfName, HostVeth and MTU
+	// only adds the address-dependent steps; SetupPod alone still does
+	// everything. TeardownPod without an address removes a prepared pair.
+	PreparePod(ctx context.Context, p PodSpec) (PodResult, error)
 	SetupPod(ctx context.Context, p PodSpec) (PodResult, error)
 	TeardownPod(ctx context.Context, p PodSpec) error
 	CheckPod(ctx context.Context, p PodSpec) error

@@ -182,9 +182,8 @@ func (n *Network) FlushRules() {
 }
 
 // InjectError makes the next call of method ("SetupHost", "SetupENI",
-// "TeardownENI", "HostVeths", "SyncPodRules", "SetupPod", "TeardownPod",
-// "CheckPod") return err without
-// changing anything. Several injections for one method apply in order.
+// "TeardownENI", "HostVeths", "SyncPodRules", "PreparePod", "SetupPod",
+// "TeardownPod", "CheckPod") return err without changing anything. Several injections for one method apply in order.
 func (n *Network) InjectError(method string, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -430,7 +429,8 @@ func (n *Network) Render(ctx context.Context) (string, error) {
 
 // ---- PodNetwork -----------------------------------------------------------
 
-func validatePod(p ports.PodSpec) error {
+// validatePodLinks checks what PreparePod needs, as adapters/netlink does.
+func validatePodLinks(p ports.PodSpec) error {
 	bad := func(why string) error {
 		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
 	}
@@ -441,12 +441,24 @@ func validatePod(p ports.PodSpec) error {
 		return bad(fmt.Sprintf("interface name %q", p.IfName))
 	case p.HostVeth == "" || len(p.HostVeth) > 15:
 		return bad(fmt.Sprintf("host veth name %q", p.HostVeth))
+	case p.MTU < 0:
+		return bad(fmt.Sprintf("MTU %d", p.MTU))
+	}
+	return nil
+}
+
+func validatePod(p ports.PodSpec) error {
+	if err := validatePodLinks(p); err != nil {
+		return err
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
+	}
+	switch {
 	case !p.Addr.Is4():
 		return bad(fmt.Sprintf("address %s is not IPv4", p.Addr))
 	case p.RouteTable <= 0 || p.RouteTable == netstate.TableLocal || p.RouteTable == netstate.TableDefault:
 		return bad(fmt.Sprintf("route table %d", p.RouteTable))
-	case p.MTU < 0:
-		return bad(fmt.Sprintf("MTU %d", p.MTU))
 	}
 	return nil
 }
@@ -473,6 +485,27 @@ func (n *Network) podSpace(path string) (*space, error) {
 	return s, nil
 }
 
+// PreparePod creates or reuses the pod's veth pair and sets up what does
+// not depend on the address. See ports.PodNetwork.
+func (n *Network) PreparePod(ctx context.Context, p ports.PodSpec) (ports.PodResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ports.PodResult{}, err
+	}
+	if err := validatePodLinks(p); err != nil {
+		return ports.PodResult{}, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.fault("PreparePod"); err != nil {
+		return ports.PodResult{}, err
+	}
+	_, host, pod, err := n.preparePair(p)
+	if err != nil {
+		return ports.PodResult{}, fmt.Errorf("prepare pod %s (%s): %w", p.ContainerID, p.HostVeth, err)
+	}
+	return ports.PodResult{HostVeth: p.HostVeth, HostMAC: host.mac, ContainerMAC: pod.mac}, nil
+}
+
 // SetupPod wires a pod. See ports.PodNetwork.
 func (n *Network) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -486,22 +519,41 @@ func (n *Network) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResul
 	if err := n.fault("SetupPod"); err != nil {
 		return ports.PodResult{}, err
 	}
-	ps, err := n.podSpace(p.Netns)
+	ps, host, pod, err := n.preparePair(p)
 	if err != nil {
 		return ports.PodResult{}, fmt.Errorf("wire pod %s: %w", p.ContainerID, err)
 	}
-	host, pod := n.node.link(p.HostVeth), ps.link(p.IfName)
+	want := netstate.HostPrefix(p.Addr)
+	for _, a := range slices.Clone(pod.addrs) {
+		if a != want {
+			ps.delAddr(pod, a)
+		}
+	}
+	ps.addAddr(pod, want)
+	n.node.replaceRoute(netstate.HostPodRoute(p))
+	n.syncRules(netstate.PodRuleSets(p.Addr, p.RouteTable, true)...)
+	return ports.PodResult{HostVeth: p.HostVeth, HostMAC: host.mac, ContainerMAC: pod.mac}, nil
+}
+
+// preparePair makes (or keeps) the pair, brings both ends up and puts the
+// pod's routes and gateway neighbour in place. Call with n.mu held.
+func (n *Network) preparePair(p ports.PodSpec) (ps *space, host, pod *link, err error) {
+	ps, err = n.podSpace(p.Netns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	host, pod = n.node.link(p.HostVeth), ps.link(p.IfName)
 	reuse := host != nil && pod != nil && host.veth && host.peer == pod && pod.peer == host
 	if !reuse {
 		if host != nil {
 			if !host.veth {
-				return ports.PodResult{}, fmt.Errorf("wire pod %s: %w: host link %s exists and is not a veth", p.ContainerID, core.ErrDuplicate, p.HostVeth)
+				return nil, nil, nil, fmt.Errorf("%w: host link %s exists and is not a veth", core.ErrDuplicate, p.HostVeth)
 			}
 			n.node.delLink(host)
 		}
 		if pod = ps.link(p.IfName); pod != nil {
 			if !pod.veth {
-				return ports.PodResult{}, fmt.Errorf("wire pod %s: %w: pod interface %s exists and is not a veth", p.ContainerID, core.ErrDuplicate, p.IfName)
+				return nil, nil, nil, fmt.Errorf("%w: pod interface %s exists and is not a veth", core.ErrDuplicate, p.IfName)
 			}
 			ps.delLink(pod)
 		}
@@ -519,20 +571,11 @@ func (n *Network) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResul
 	}
 	n.node.setUp(host)
 	ps.setUp(pod)
-	want := netstate.HostPrefix(p.Addr)
-	for _, a := range slices.Clone(pod.addrs) {
-		if a != want {
-			ps.delAddr(pod, a)
-		}
-	}
-	ps.addAddr(pod, want)
 	for _, r := range netstate.PodRoutes(p.IfName) {
 		ps.replaceRoute(r)
 	}
 	ps.setNeigh(netstate.Neigh{Dev: p.IfName, IP: netstate.PodGateway, MAC: host.mac, State: "PERMANENT"})
-	n.node.replaceRoute(netstate.HostPodRoute(p))
-	n.syncRules(netstate.PodRuleSets(p.Addr, p.RouteTable, true)...)
-	return ports.PodResult{HostVeth: p.HostVeth, HostMAC: host.mac, ContainerMAC: pod.mac}, nil
+	return ps, host, pod, nil
 }
 
 // TeardownPod unwires a pod. See ports.PodNetwork.

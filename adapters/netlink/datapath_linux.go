@@ -41,6 +41,8 @@ type Datapath struct {
 	mu     sync.Mutex
 	h      *nl.Handle
 	hostNs vnetns.NsHandle
+	// prepared is what the last PreparePod left for SetupPod.
+	prepared *preparedPod
 
 	// Learned from the last SetupHost and from SetupENI/TeardownENI, for
 	// Render.
@@ -88,6 +90,7 @@ func New(cfg Config) (*Datapath, error) {
 func (d *Datapath) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.dropPrepared()
 	if d.h != nil {
 		d.h.Close()
 		d.h = nil
@@ -394,6 +397,12 @@ func (d *Datapath) syncRules(level slog.Level, sets ...netstate.RuleSet) error {
 	if err != nil {
 		return err
 	}
+	return d.syncRulesFrom(level, raw, sets...)
+}
+
+// syncRulesFrom is syncRules planned against raw, a listing of the node's
+// IPv4 rules. Call with d.mu held.
+func (d *Datapath) syncRulesFrom(level slog.Level, raw []nl.Rule, sets ...netstate.RuleSet) error {
 	var cur []netstate.Rule
 	var idx []int
 	for i, r := range raw {

@@ -44,6 +44,11 @@ func (d *Datapath) SyncPodRules(context.Context, []ports.PodRoute) error { retur
 // Render fails off Linux.
 func (d *Datapath) Render(context.Context) (string, error) { return "", ErrUnsupported }
 
+// PreparePod fails off Linux.
+func (d *Datapath) PreparePod(context.Context, ports.PodSpec) (ports.PodResult, error) {
+	return ports.PodResult{}, ErrUnsupported
+}
+
 // SetupPod fails off Linux.
 func (d *Datapath) SetupPod(context.Context, ports.PodSpec) (ports.PodResult, error) {
 	return ports.PodResult{}, ErrUnsupported

@@ -19,7 +19,7 @@ func TestMemoryParity(t *testing.T) {
 	ctx := context.Background()
 	node := nodeWithNICs(t)
 	node.writeSysctl(t, "/proc/sys/net/ipv4/ip_forward", "1")
-	podA, podB, podC := newTestNS(t, "poda"), newTestNS(t, "podb"), newTestNS(t, "podc")
+	podA, podB, podC, podD := newTestNS(t, "poda"), newTestNS(t, "podb"), newTestNS(t, "podc"), newTestNS(t, "podd")
 	kernel := newDatapath(t, Config{Netns: node.path, LinkWaitAttempts: 1})
 	mem, err := datapathmem.New(datapathmem.Config{Links: []datapathmem.Link{
 		{Name: "eth0", MAC: mac0, Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.10/24")}},
@@ -34,6 +34,9 @@ func TestMemoryParity(t *testing.T) {
 	b := podSpec("ctr-b", podB, "pod-b", "10.0.2.7", eni1.RouteTable)
 	c := podSpec("ctr-c", podC, "pod-c", "10.0.3.30", eni2.RouteTable)
 	c.MTU = 1500
+	// D is wired in two steps, as the plugin does: its pair before ipamd
+	// answers, the address after.
+	dd := podSpec("ctr-d", podD, "pod-d", "10.0.2.8", eni1.RouteTable)
 	changed := hostCfg
 	changed.ConnmarkRule = false
 	changed.ExternalServiceCIDRs = nil
@@ -63,6 +66,21 @@ func TestMemoryParity(t *testing.T) {
 			return nil
 		}},
 		{"SetupPod B again", func(d adapter) error { _, err := d.SetupPod(ctx, b); return err }},
+		{"PreparePod D", func(d adapter) error {
+			res, err := d.PreparePod(ctx, unaddressed(dd))
+			macs[d][dd.ContainerID] = res.HostMAC
+			return err
+		}},
+		{"PreparePod D again", func(d adapter) error { _, err := d.PreparePod(ctx, unaddressed(dd)); return err }},
+		{"TeardownPod D without address", func(d adapter) error { return d.TeardownPod(ctx, unaddressed(dd)) }},
+		{"PreparePod D, SetupPod D", func(d adapter) error {
+			if _, err := d.PreparePod(ctx, unaddressed(dd)); err != nil {
+				return err
+			}
+			res, err := d.SetupPod(ctx, dd)
+			macs[d][dd.ContainerID] = res.HostMAC
+			return err
+		}},
 		{"pod rules flushed, SyncPodRules", func(d adapter) error {
 			if d == kernel {
 				node.ip(t, "rule", "del", "pref", "512", "to", "10.0.2.7", "lookup", "main")
@@ -80,8 +98,8 @@ func TestMemoryParity(t *testing.T) {
 		{"TeardownPod A", func(d adapter) error { return d.TeardownPod(ctx, a) }},
 		{"SetupHost changed", func(d adapter) error { return d.SetupHost(ctx, changed) }},
 		{"SetupENI eth1 again", func(d adapter) error { return d.SetupENI(ctx, eni1) }},
-		{"TeardownPod B, C", func(d adapter) error {
-			for _, p := range []ports.PodSpec{b, c} {
+		{"TeardownPod B, C, D", func(d adapter) error {
+			for _, p := range []ports.PodSpec{b, c, dd} {
 				if err := d.TeardownPod(ctx, p); err != nil {
 					return err
 				}
@@ -99,7 +117,7 @@ func TestMemoryParity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range []ports.PodSpec{a, b, c} {
+			for _, p := range []ports.PodSpec{a, b, c, dd} {
 				ps, err := d.RenderPod(ctx, p)
 				if err != nil {
 					t.Fatal(err)

@@ -18,8 +18,9 @@ import (
 	"github.com/vpc-cni/vpc-cni/ports"
 )
 
-// validatePod checks what SetupPod and CheckPod need.
-func validatePod(p ports.PodSpec) error {
+// validatePodLinks checks what PreparePod needs: everything but the
+// address and the route table.
+func validatePodLinks(p ports.PodSpec) error {
 	bad := func(why string) error {
 		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
 	}
@@ -30,12 +31,25 @@ func validatePod(p ports.PodSpec) error {
 		return bad(fmt.Sprintf("interface name %q", p.IfName))
 	case p.HostVeth == "" || len(p.HostVeth) > 15:
 		return bad(fmt.Sprintf("host veth name %q", p.HostVeth))
+	case p.MTU < 0:
+		return bad(fmt.Sprintf("MTU %d", p.MTU))
+	}
+	return nil
+}
+
+// validatePod checks what SetupPod and CheckPod need.
+func validatePod(p ports.PodSpec) error {
+	if err := validatePodLinks(p); err != nil {
+		return err
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
+	}
+	switch {
 	case !p.Addr.Is4():
 		return bad(fmt.Sprintf("address %s is not IPv4", p.Addr))
 	case p.RouteTable <= 0 || p.RouteTable == netstate.TableLocal || p.RouteTable == netstate.TableDefault:
 		return bad(fmt.Sprintf("route table %d", p.RouteTable))
-	case p.MTU < 0:
-		return bad(fmt.Sprintf("MTU %d", p.MTU))
 	}
 	return nil
 }
@@ -65,6 +79,93 @@ func randomMAC() (net.HardwareAddr, error) {
 	return mac, nil
 }
 
+// vethPair is a pod's veth pair as preparePair leaves it: both ends up,
+// the pod's routes and gateway neighbour in place.
+type vethPair struct {
+	host, pod nl.Link
+	// fresh: created by this call, so the pod end carries no address yet.
+	fresh bool
+}
+
+func (v vethPair) result() ports.PodResult {
+	return ports.PodResult{
+		HostVeth:     v.host.Attrs().Name,
+		HostMAC:      v.host.Attrs().HardwareAddr.String(),
+		ContainerMAC: v.pod.Attrs().HardwareAddr.String(),
+	}
+}
+
+// preparedPod is the pair the last PreparePod left for the SetupPod that
+// follows: the netlink handle in the pod's namespace stays open and the
+// links are known, so SetupPod neither enters the namespace again nor
+// looks the links up.
+type preparedPod struct {
+	netns, ifName, hostVeth string
+	mtu                     int
+	ph                      *nl.Handle
+	pair                    vethPair
+	// rules is the node's rule list read while the address was not yet
+	// known; SetupPod plans the pod's rules against it instead of
+	// listing them again (see configurePod).
+	rules []nl.Rule
+}
+
+// takePrepared returns the prepared pair for p and forgets it, or nil when
+// the last PreparePod was for another interface (or, with sameMTU, another
+// MTU). The caller closes the handle. Call with d.mu held.
+func (d *Datapath) takePrepared(p ports.PodSpec, sameMTU bool) *preparedPod {
+	pp := d.prepared
+	if pp == nil || pp.netns != p.Netns || pp.ifName != p.IfName || pp.hostVeth != p.HostVeth || (sameMTU && pp.mtu != p.MTU) {
+		return nil
+	}
+	d.prepared = nil
+	return pp
+}
+
+// dropPrepared forgets the prepared pair, if any. Call with d.mu held.
+func (d *Datapath) dropPrepared() {
+	if d.prepared != nil {
+		d.prepared.ph.Close()
+		d.prepared = nil
+	}
+}
+
+// PreparePod creates (or reuses) the pod's veth pair and does everything
+// that does not depend on the address. See ports.PodNetwork.
+//
+// The host end comes up here, before the pod has an address; ipamd's
+// repair (SyncPodRules) may then add the pod's rules and host route a
+// moment before SetupPod does, which is the same state either way.
+func (d *Datapath) PreparePod(ctx context.Context, p ports.PodSpec) (ports.PodResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ports.PodResult{}, err
+	}
+	if err := validatePodLinks(p); err != nil {
+		return ports.PodResult{}, err
+	}
+	ph, err := podHandle(p.Netns)
+	if err != nil {
+		return ports.PodResult{}, fmt.Errorf("prepare pod %s: %w", p.ContainerID, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pair, err := d.preparePair(ph, p)
+	if err != nil {
+		ph.Close()
+		return ports.PodResult{}, fmt.Errorf("prepare pod %s (%s): %w", p.ContainerID, p.HostVeth, err)
+	}
+	d.dropPrepared()
+	pp := &preparedPod{netns: p.Netns, ifName: p.IfName, hostVeth: p.HostVeth, mtu: p.MTU, ph: ph, pair: pair}
+	// A node with many pods has a long rule list; reading it now takes it
+	// off the path after ipamd's answer. Failing here only means SetupPod
+	// reads it itself.
+	if rules, err := dump(d, "list rules", func() ([]nl.Rule, error) { return d.h.RuleList(nl.FAMILY_V4) }); err == nil {
+		pp.rules = rules
+	}
+	d.prepared = pp
+	return pair.result(), nil
+}
+
 // SetupPod wires a pod. See ports.PodNetwork.
 //
 // The veth pair is created from inside the pod's namespace with its peer
@@ -73,7 +174,10 @@ func randomMAC() (net.HardwareAddr, error) {
 // grace period in the kernel. When both ends already exist and are each
 // other's peer (a retried ADD) the pair is kept and re-configured;
 // otherwise leftovers under either name are deleted and the pair is made
-// afresh.
+// afresh. After a PreparePod for the same interface only the
+// address-dependent steps are left: the pod's address, the host route and
+// the rules. Should they fail on the prepared pair (something deleted it
+// meanwhile), SetupPod starts over as if there had been no PreparePod.
 func (d *Datapath) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResult, error) {
 	if err := ctx.Err(); err != nil {
 		return ports.PodResult{}, err
@@ -81,71 +185,63 @@ func (d *Datapath) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResu
 	if err := validatePod(p); err != nil {
 		return ports.PodResult{}, err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if pp := d.takePrepared(p, true); pp != nil {
+		err := d.configurePod(pp.ph, pp.pair, p, pp.rules)
+		pp.ph.Close()
+		if err == nil {
+			return pp.pair.result(), nil
+		}
+		// Something changed the pair since PreparePod (or the step failed
+		// for another reason): do it all again, from a fresh look.
+		d.log.Debug("prepared pod pair not usable, wiring it afresh", "hostVeth", p.HostVeth, "error", err)
+	}
 	ph, err := podHandle(p.Netns)
 	if err != nil {
 		return ports.PodResult{}, fmt.Errorf("wire pod %s: %w", p.ContainerID, err)
 	}
 	defer ph.Close()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	res, err := d.setupPod(ph, p)
+	pair, err := d.preparePair(ph, p)
+	if err == nil {
+		err = d.configurePod(ph, pair, p, nil)
+	}
 	if err != nil {
 		return ports.PodResult{}, fmt.Errorf("wire pod %s (%s, %s): %w", p.ContainerID, p.HostVeth, p.Addr, err)
 	}
-	return res, nil
+	return pair.result(), nil
 }
 
-func (d *Datapath) setupPod(ph *nl.Handle, p ports.PodSpec) (ports.PodResult, error) {
-	hostLink, podLink, err := d.ensureVeth(ph, p)
+// preparePair makes the pair and sets up what does not depend on the
+// address. Call with d.mu held.
+func (d *Datapath) preparePair(ph *nl.Handle, p ports.PodSpec) (vethPair, error) {
+	hostLink, podLink, fresh, err := d.ensureVeth(ph, p)
 	if err != nil {
-		return ports.PodResult{}, err
+		return vethPair{}, err
 	}
-	hostMAC := hostLink.Attrs().HardwareAddr
 
 	// Host end: IPv6 off before it comes up, then up.
 	if err := d.hostVethSysctls(p.HostVeth); err != nil {
-		return ports.PodResult{}, err
+		return vethPair{}, err
 	}
 	if hostLink.Attrs().Flags&net.FlagUp == 0 {
 		if err := d.h.LinkSetUp(hostLink); err != nil {
-			return ports.PodResult{}, fmt.Errorf("bring %s up: %w", p.HostVeth, kernelErr(err))
+			return vethPair{}, fmt.Errorf("bring %s up: %w", p.HostVeth, kernelErr(err))
 		}
 	}
 
-	// Pod end: up, the pod address as its only global address, routes
-	// through the link-local gateway, and the gateway resolved statically
-	// to the host end's MAC.
+	// Pod end: up, routes through the link-local gateway (they need no
+	// address), and the gateway resolved statically to the host end's MAC.
+	// The neighbour comes after the link is up: bringing a link down or up
+	// flushes its neighbours.
 	if podLink.Attrs().Flags&net.FlagUp == 0 {
 		if err := ph.LinkSetUp(podLink); err != nil {
-			return ports.PodResult{}, fmt.Errorf("bring %s up in the pod: %w", p.IfName, kernelErr(err))
-		}
-	}
-	want := netstate.HostPrefix(p.Addr)
-	addrs, err := dump(d, "list pod addresses", func() ([]nl.Addr, error) { return ph.AddrList(podLink, nl.FAMILY_V4) })
-	if err != nil {
-		return ports.PodResult{}, err
-	}
-	have := false
-	for _, a := range addrs {
-		if a.Scope != int(nl.SCOPE_UNIVERSE) {
-			continue
-		}
-		if ipPrefix(a.IPNet) == want {
-			have = true
-			continue
-		}
-		if err := ph.AddrDel(podLink, &a); err != nil && !isNotFound(err) {
-			return ports.PodResult{}, fmt.Errorf("remove address %s in the pod: %w", a.IPNet, kernelErr(err))
-		}
-	}
-	if !have {
-		if err := ph.AddrAdd(podLink, &nl.Addr{IPNet: ipNet(want)}); err != nil && !isExist(err) {
-			return ports.PodResult{}, fmt.Errorf("add address %s in the pod: %w", want, kernelErr(err))
+			return vethPair{}, fmt.Errorf("bring %s up in the pod: %w", p.IfName, kernelErr(err))
 		}
 	}
 	for _, r := range netstate.PodRoutes(p.IfName) {
 		if err := ph.RouteReplace(routeFromState(r, podLink.Attrs().Index)); err != nil {
-			return ports.PodResult{}, fmt.Errorf("replace route %q in the pod: %w", r.String(), kernelErr(err))
+			return vethPair{}, fmt.Errorf("replace route %q in the pod: %w", r.String(), kernelErr(err))
 		}
 	}
 	neigh := &nl.Neigh{
@@ -153,37 +249,70 @@ func (d *Datapath) setupPod(ph *nl.Handle, p ports.PodSpec) (ports.PodResult, er
 		Family:       nl.FAMILY_V4,
 		State:        unix.NUD_PERMANENT,
 		IP:           net.IP(netstate.PodGateway.AsSlice()),
-		HardwareAddr: hostMAC,
+		HardwareAddr: hostLink.Attrs().HardwareAddr,
 	}
 	if err := ph.NeighSet(neigh); err != nil {
-		return ports.PodResult{}, fmt.Errorf("set neighbour %s in the pod: %w", netstate.PodGateway, kernelErr(err))
+		return vethPair{}, fmt.Errorf("set neighbour %s in the pod: %w", netstate.PodGateway, kernelErr(err))
+	}
+	return vethPair{host: hostLink, pod: podLink, fresh: fresh}, nil
+}
+
+// configurePod adds what depends on the address to a prepared pair: the
+// pod address as the pod end's only global address, the node's /32 route
+// to the pod and its rules. Call with d.mu held.
+//
+// rules, when not nil, is a recent listing of the node's rules to plan
+// against. It may miss changes made since, which is harmless: a rule added
+// meanwhile makes the add report "exists" (success), one deleted meanwhile
+// makes the delete report "not found" (success). Only rules for this
+// pod's address are planned, and that address was free until ipamd gave
+// it out moments ago (a released address is held back for a cooldown
+// before it is reused), so nobody else changes them meanwhile; ipamd's
+// repair loop would put back anything lost regardless.
+func (d *Datapath) configurePod(ph *nl.Handle, pair vethPair, p ports.PodSpec, rules []nl.Rule) error {
+	// The new address goes on before any other is removed: removing an
+	// interface's last IPv4 address makes the kernel flush its routes and
+	// neighbours, which preparePair has already put in place.
+	want := netstate.HostPrefix(p.Addr)
+	if err := ph.AddrAdd(pair.pod, &nl.Addr{IPNet: ipNet(want)}); err != nil && !isExist(err) {
+		return fmt.Errorf("add address %s in the pod: %w", want, kernelErr(err))
+	}
+	if !pair.fresh {
+		addrs, err := dump(d, "list pod addresses", func() ([]nl.Addr, error) { return ph.AddrList(pair.pod, nl.FAMILY_V4) })
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if a.Scope != int(nl.SCOPE_UNIVERSE) || ipPrefix(a.IPNet) == want {
+				continue
+			}
+			if err := ph.AddrDel(pair.pod, &a); err != nil && !isNotFound(err) {
+				return fmt.Errorf("remove address %s in the pod: %w", a.IPNet, kernelErr(err))
+			}
+		}
 	}
 
-	// Node: the /32 route to the pod and its rules.
 	hr := netstate.HostPodRoute(p)
-	if err := d.h.RouteReplace(routeFromState(hr, hostLink.Attrs().Index)); err != nil {
-		return ports.PodResult{}, fmt.Errorf("replace route %q: %w", hr.String(), kernelErr(err))
+	if err := d.h.RouteReplace(routeFromState(hr, pair.host.Attrs().Index)); err != nil {
+		return fmt.Errorf("replace route %q: %w", hr.String(), kernelErr(err))
 	}
-	if err := d.syncRules(slog.LevelDebug, netstate.PodRuleSets(p.Addr, p.RouteTable, true)...); err != nil {
-		return ports.PodResult{}, err
+	if rules != nil {
+		return d.syncRulesFrom(slog.LevelDebug, rules, netstate.PodRuleSets(p.Addr, p.RouteTable, true)...)
 	}
-	return ports.PodResult{
-		HostVeth:     p.HostVeth,
-		HostMAC:      hostMAC.String(),
-		ContainerMAC: podLink.Attrs().HardwareAddr.String(),
-	}, nil
+	return d.syncRules(slog.LevelDebug, netstate.PodRuleSets(p.Addr, p.RouteTable, true)...)
 }
 
 // ensureVeth returns the two ends of the pod's veth pair, reusing a pair
-// that is already there and recreating anything else.
-func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link, err error) {
+// that is already there and recreating anything else; fresh says it made
+// the pair.
+func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link, fresh bool, err error) {
 	host, herr := d.h.LinkByName(p.HostVeth)
 	if herr != nil && !isNotFound(herr) {
-		return nil, nil, fmt.Errorf("look up %s: %w", p.HostVeth, kernelErr(herr))
+		return nil, nil, false, fmt.Errorf("look up %s: %w", p.HostVeth, kernelErr(herr))
 	}
 	pod, perr := ph.LinkByName(p.IfName)
 	if perr != nil && !isNotFound(perr) {
-		return nil, nil, fmt.Errorf("look up %s in the pod: %w", p.IfName, kernelErr(perr))
+		return nil, nil, false, fmt.Errorf("look up %s in the pod: %w", p.IfName, kernelErr(perr))
 	}
 	if host != nil && pod != nil && pairOf(host, pod) {
 		if p.MTU > 0 {
@@ -193,22 +322,22 @@ func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link
 			}{{d.h, host}, {ph, pod}} {
 				if end.link.Attrs().MTU != p.MTU {
 					if err := end.h.LinkSetMTU(end.link, p.MTU); err != nil {
-						return nil, nil, fmt.Errorf("set MTU %d on %s: %w", p.MTU, end.link.Attrs().Name, kernelErr(err))
+						return nil, nil, false, fmt.Errorf("set MTU %d on %s: %w", p.MTU, end.link.Attrs().Name, kernelErr(err))
 					}
 				}
 			}
 		}
-		return host, pod, nil
+		return host, pod, false, nil
 	}
 
 	// Leftovers of an earlier, partial attempt (or of another pod that had
 	// the name): delete them, which also removes their peers.
 	if host != nil {
 		if !isVeth(host) {
-			return nil, nil, fmt.Errorf("%w: host link %s exists and is not a veth", core.ErrDuplicate, p.HostVeth)
+			return nil, nil, false, fmt.Errorf("%w: host link %s exists and is not a veth", core.ErrDuplicate, p.HostVeth)
 		}
 		if err := d.h.LinkDel(host); err != nil && !isNotFound(err) {
-			return nil, nil, fmt.Errorf("delete stale %s: %w", p.HostVeth, kernelErr(err))
+			return nil, nil, false, fmt.Errorf("delete stale %s: %w", p.HostVeth, kernelErr(err))
 		}
 		d.changed(slog.LevelDebug, "delete stale veth", p.HostVeth)
 	}
@@ -216,17 +345,17 @@ func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link
 		// Deleting the host end may have taken this one with it.
 		if pod, perr = ph.LinkByName(p.IfName); perr == nil {
 			if !isVeth(pod) {
-				return nil, nil, fmt.Errorf("%w: pod interface %s exists and is not a veth", core.ErrDuplicate, p.IfName)
+				return nil, nil, false, fmt.Errorf("%w: pod interface %s exists and is not a veth", core.ErrDuplicate, p.IfName)
 			}
 			if err := ph.LinkDel(pod); err != nil && !isNotFound(err) {
-				return nil, nil, fmt.Errorf("delete stale %s in the pod: %w", p.IfName, kernelErr(err))
+				return nil, nil, false, fmt.Errorf("delete stale %s in the pod: %w", p.IfName, kernelErr(err))
 			}
 		}
 	}
 
 	mac, err := randomMAC()
 	if err != nil {
-		return nil, nil, fmt.Errorf("make a MAC for %s: %w", p.HostVeth, err)
+		return nil, nil, false, fmt.Errorf("make a MAC for %s: %w", p.HostVeth, err)
 	}
 	attrs := nl.NewLinkAttrs()
 	attrs.Name = p.IfName
@@ -238,15 +367,15 @@ func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link
 		PeerNamespace:    nl.NsFd(int(d.hostNs)),
 	}
 	if err := ph.LinkAdd(veth); err != nil {
-		return nil, nil, fmt.Errorf("create veth %s (pod) / %s (node): %w", p.IfName, p.HostVeth, kernelErr(err))
+		return nil, nil, false, fmt.Errorf("create veth %s (pod) / %s (node): %w", p.IfName, p.HostVeth, kernelErr(err))
 	}
 	if host, err = d.h.LinkByName(p.HostVeth); err != nil {
-		return nil, nil, fmt.Errorf("look up new %s: %w", p.HostVeth, kernelErr(err))
+		return nil, nil, false, fmt.Errorf("look up new %s: %w", p.HostVeth, kernelErr(err))
 	}
 	if pod, err = ph.LinkByName(p.IfName); err != nil {
-		return nil, nil, fmt.Errorf("look up new %s in the pod: %w", p.IfName, kernelErr(err))
+		return nil, nil, false, fmt.Errorf("look up new %s in the pod: %w", p.IfName, kernelErr(err))
 	}
-	return host, pod, nil
+	return host, pod, true, nil
 }
 
 func isVeth(l nl.Link) bool { return l.Type() == "veth" }
@@ -277,7 +406,8 @@ func (d *Datapath) hostVethSysctls(name string) error {
 }
 
 // TeardownPod unwires a pod. See ports.PodNetwork. Anything already gone,
-// including the pod's namespace, is fine.
+// including the pod's namespace, is fine. Without an address (an ADD whose
+// address never came) it removes only the veth pair.
 //
 // The host veth is deleted only when it is the peer of the interface in
 // this pod's namespace: a DEL for an old sandbox that arrives after a new
@@ -288,8 +418,14 @@ func (d *Datapath) TeardownPod(ctx context.Context, p ports.PodSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	pp := d.takePrepared(p, false)
+	d.mu.Unlock()
 	var ph *nl.Handle
-	if p.Netns != "" {
+	if pp != nil {
+		ph = pp.ph // a pair PreparePod made and no SetupPod took
+		defer ph.Close()
+	} else if p.Netns != "" {
 		h, err := podHandle(p.Netns)
 		if err != nil {
 			d.log.Debug("pod namespace not usable, its interfaces are gone", "netns", p.Netns, "error", err)

@@ -10,11 +10,18 @@
 //     K8S_POD_NAMESPACE are required), ask ipamd for an address
 //     (AddNetwork, keyed by network name, container ID and interface name,
 //     with this build's version for the handshake), wire the pod through
-//     ports.PodNetwork, print the result. When wiring fails the half-built
-//     pod is torn down and the address given back (DelNetwork with reason
-//     SetupNSFailed) before the error is returned. A retried ADD converges:
-//     ipamd returns the same address for the same key and SetupPod is
-//     idempotent.
+//     ports.PodNetwork, print the result. The wiring is split in two: a
+//     goroutine opens the datapath and runs PreparePod (the veth pair and
+//     everything else that does not depend on the address) while the main
+//     goroutine dials ipamd and waits for its answer; SetupPod then adds the
+//     address, the host route and the rules. When ipamd has no address
+//     (or cannot be reached) the prepared pair is removed again. When
+//     preparing or wiring fails the half-built pod is torn down and the
+//     address given back (DelNetwork with reason SetupNSFailed, over a new
+//     connection: the first one is closed while the pod is wired) before
+//     the error is returned. Both goroutines end before the command does. A
+//     retried ADD converges: ipamd returns the same address for the same
+//     key and PreparePod and SetupPod are idempotent.
 //   - DEL: ask ipamd to release (DelNetwork), then unwire with what ipamd
 //     returned. An unknown pod is success and touches nothing (the address
 //     may belong to another pod by now). When ipamd is unreachable or fails,

@@ -18,10 +18,19 @@ import (
 type fakePods struct {
 	mu    sync.Mutex
 	wired map[string]ports.PodSpec
+	// calls lists the methods called, in order.
+	calls []string
+	// failPrepare makes PreparePod leave a half-made pair and fail.
+	failPrepare error
 	// failSetup makes SetupPod leave a half-built pod and fail.
 	failSetup error
 	// failTeardown makes TeardownPod fail.
 	failTeardown error
+	// beforePrepare, when set, runs at the start of PreparePod (without
+	// the lock); its error fails the call.
+	beforePrepare func(ctx context.Context) error
+	// beforeSetup, when set, runs at the start of SetupPod.
+	beforeSetup func()
 }
 
 var _ ports.PodNetwork = (*fakePods)(nil)
@@ -33,9 +42,42 @@ func fakeMAC(name string) string {
 	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4])
 }
 
-func (f *fakePods) SetupPod(_ context.Context, p ports.PodSpec) (ports.PodResult, error) {
+// PreparePod records the pair without an address (table 0); a pair
+// already wired into the same namespace keeps its address, as in the real
+// adapters.
+func (f *fakePods) PreparePod(ctx context.Context, p ports.PodSpec) (ports.PodResult, error) {
+	if f.beforePrepare != nil {
+		if err := f.beforePrepare(ctx); err != nil {
+			return ports.PodResult{}, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls = append(f.calls, "PreparePod")
+	if p.HostVeth == "" || p.Netns == "" || p.IfName == "" {
+		return ports.PodResult{}, fmt.Errorf("incomplete pod spec %+v", p)
+	}
+	got, ok := f.wired[p.HostVeth]
+	if !ok || got.Netns != p.Netns || got.IfName != p.IfName {
+		got = ports.PodSpec{ContainerID: p.ContainerID, Netns: p.Netns, IfName: p.IfName, HostVeth: p.HostVeth}
+	}
+	got.MTU = p.MTU
+	if f.failPrepare != nil {
+		got.MTU = -1 // the veth exists, half configured
+		f.wired[p.HostVeth] = got
+		return ports.PodResult{}, f.failPrepare
+	}
+	f.wired[p.HostVeth] = got
+	return ports.PodResult{HostVeth: p.HostVeth, HostMAC: fakeMAC(p.HostVeth), ContainerMAC: fakeMAC(p.ContainerID)}, nil
+}
+
+func (f *fakePods) SetupPod(_ context.Context, p ports.PodSpec) (ports.PodResult, error) {
+	if f.beforeSetup != nil {
+		f.beforeSetup()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "SetupPod")
 	if p.HostVeth == "" || !p.Addr.IsValid() || p.Netns == "" || p.IfName == "" {
 		return ports.PodResult{}, fmt.Errorf("incomplete pod spec %+v", p)
 	}
@@ -52,6 +94,7 @@ func (f *fakePods) SetupPod(_ context.Context, p ports.PodSpec) (ports.PodResult
 func (f *fakePods) TeardownPod(_ context.Context, p ports.PodSpec) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls = append(f.calls, "TeardownPod")
 	if f.failTeardown != nil {
 		return f.failTeardown
 	}
@@ -86,7 +129,15 @@ func (f *fakePods) CheckPod(_ context.Context, p ports.PodSpec) error {
 	return nil
 }
 
-// state renders what is wired, one line per veth, sorted.
+// callList returns the methods called so far, space-separated.
+func (f *fakePods) callList() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.calls, " ")
+}
+
+// state renders what is wired, one line per veth, sorted; a prepared pair
+// has no address ("invalid IP") and table 0.
 func (f *fakePods) state() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

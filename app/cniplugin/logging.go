@@ -1,8 +1,10 @@
 package cniplugin
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,17 +24,30 @@ func openLog(file string, level slog.Level, stderr io.Writer) (*slog.Logger, fun
 	if file == "stderr" {
 		return slog.New(slog.NewTextHandler(stderr, opts)), func() {}, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return nil, nil, fmt.Errorf("create plugin log directory: %w", err)
+	// Open first: the directory and a small file are the common case, and
+	// then one open and one fstat are all a command pays.
+	f, err := appendTo(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			return nil, nil, fmt.Errorf("create plugin log directory: %w", err)
+		}
+		f, err = appendTo(file)
 	}
-	if fi, err := os.Stat(file); err == nil && fi.Size() > maxLogSize {
-		// Concurrent invocations may race here; the loser's rename fails
-		// or moves a fresh file, costing at most a few lines.
-		_ = os.Rename(file, file+".1")
-	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open plugin log: %w", err)
 	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > maxLogSize {
+		// Concurrent invocations may race here; the loser's rename fails
+		// or moves a fresh file, costing at most a few lines.
+		_ = f.Close()
+		_ = os.Rename(file, file+".1")
+		if f, err = appendTo(file); err != nil {
+			return nil, nil, fmt.Errorf("open plugin log: %w", err)
+		}
+	}
 	return slog.New(slog.NewTextHandler(f, opts)), func() { _ = f.Close() }, nil
+}
+
+func appendTo(file string) (*os.File, error) {
+	return os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 }

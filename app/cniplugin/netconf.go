@@ -1,6 +1,7 @@
 package cniplugin
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -80,9 +81,14 @@ func parseNetConf(data []byte, lenient bool) (*settings, error) {
 	if err := json.Unmarshal(data, &s.conf); err != nil {
 		return nil, fmt.Errorf("parse network configuration: %w", err)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err == nil {
-		_, s.hasValidAttachments = raw["cni.dev/valid-attachments"]
+	// Whether the GC key is present at all (an empty list still counts)
+	// needs a second decoding; skip it for the netconfs that obviously
+	// lack the key, which is every command but GC.
+	if bytes.Contains(data, []byte("valid-attachments")) {
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(data, &raw); err == nil {
+			_, s.hasValidAttachments = raw["cni.dev/valid-attachments"]
+		}
 	}
 	c := &s.conf
 	problem := func(err error) error {

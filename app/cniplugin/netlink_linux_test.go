@@ -103,6 +103,22 @@ func TestPluginWithNetlinkDatapath(t *testing.T) {
 	if _, err := e.run(p.Check, args2(a, withPrev(t, conf, res))); err != nil {
 		t.Fatalf("CHECK of a freshly wired pod: %v", err)
 	}
+
+	// A second pod finds the pool empty: the pair prepared for it while
+	// ipamd was asked is gone again, on both sides.
+	otherName, otherPath := scratchNS(t, "pod2")
+	other := args("c2", conf)
+	other.Netns = otherPath
+	other.Args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=api;K8S_POD_INFRA_CONTAINER_ID=c2"
+	if _, err := e.run(p.Add, other); err == nil || !strings.Contains(err.Error(), "no address") {
+		t.Fatalf("ADD with an empty pool = %v, want ipamd's refusal", err)
+	}
+	if out := ipOut(t, hostName, "-o", "link", "show"); strings.Contains(out, wantVeth("eni", "default", "api")) || !strings.Contains(out, veth) {
+		t.Errorf("node links after the refused ADD (want %s only):\n%s", veth, out)
+	}
+	if out := ipOut(t, otherName, "-o", "link", "show"); strings.Contains(out, "eth0") {
+		t.Errorf("refused pod still has eth0:\n%s", out)
+	}
 	// A retried ADD converges.
 	if again := e.addOK(a); decodeResult(t, again).Interfaces[0] != r.Interfaces[0] {
 		t.Errorf("retried ADD changed the host interface: %s", again)

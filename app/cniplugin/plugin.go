@@ -152,14 +152,6 @@ func (inv *invocation) podNet() (ports.PodNetwork, error) {
 	return pods, nil
 }
 
-func (inv *invocation) setupPod(spec ports.PodSpec) (ports.PodResult, error) {
-	pods, err := inv.podNet()
-	if err != nil {
-		return ports.PodResult{}, err
-	}
-	return pods.SetupPod(inv.ctx, spec)
-}
-
 func (inv *invocation) teardownPod(spec ports.PodSpec) error {
 	pods, err := inv.podNet()
 	if err != nil {
@@ -275,54 +267,121 @@ func (inv *invocation) add() error {
 		return types.NewError(types.ErrInvalidEnvironmentVariables,
 			fmt.Sprintf("CNI_ARGS %q lacks K8S_POD_NAME or K8S_POD_NAMESPACE: aws-cni wires Kubernetes pods only", inv.args.Args), "")
 	}
-	pod := inv.podName()
 	if v := inv.s.conf.RuntimeConfig.PodAnnotations[multiNICAnnotation]; v != "" {
 		inv.log.Warn("pod asks for multi-NIC attachment; this plugin wires one interface", "annotation", multiNICAnnotation, "value", v)
 	}
+	// The veth pair does not depend on the address: it is made while ipamd
+	// is asked for one.
+	spec := ports.PodSpec{
+		ContainerID: inv.args.ContainerID,
+		Netns:       inv.args.Netns,
+		IfName:      inv.args.IfName,
+		HostVeth:    inv.hostVeth(),
+		MTU:         inv.s.mtu,
+	}
+	prep := inv.startPrepare(spec)
+	defer prep.wait() // whatever happens, the goroutine ends with the command
+	return inv.addWith(spec, prep)
+}
+
+// preparation is the PreparePod an ADD runs in its own goroutine while it
+// talks to ipamd.
+type preparation struct {
+	done chan struct{}
+	err  error // opening the datapath or PreparePod failed
+}
+
+// startPrepare opens the datapath and prepares the pod's veth pair in a
+// goroutine. Until wait returns, only that goroutine touches inv.pods.
+func (inv *invocation) startPrepare(spec ports.PodSpec) *preparation {
+	prep := &preparation{done: make(chan struct{})}
+	go func() {
+		defer close(prep.done)
+		pods, err := inv.podNet()
+		if err != nil {
+			prep.err = err
+			return
+		}
+		if _, err := pods.PreparePod(inv.ctx, spec); err != nil {
+			prep.err = fmt.Errorf("prepare veth pair: %w", err)
+		}
+	}()
+	return prep
+}
+
+// wait returns once the preparation is over, with its error; it may be
+// called any number of times.
+func (p *preparation) wait() error {
+	<-p.done
+	return p.err
+}
+
+// abandon undoes the preparation of an ADD that got no address to wire:
+// the prepared pair goes (TeardownPod without an address touches nothing
+// else). It returns text completing the ADD's error message when the
+// preparation had failed as well.
+func (inv *invocation) abandon(spec ports.PodSpec, prep *preparation) string {
+	perr := prep.wait()
+	if inv.pods != nil {
+		if err := inv.pods.TeardownPod(inv.ctx, spec); err != nil {
+			inv.log.Warn("remove the prepared veth pair failed", "hostVeth", spec.HostVeth, "error", err.Error())
+		}
+	}
+	if perr != nil {
+		inv.log.Warn("preparing the veth pair failed as well", "error", perr.Error())
+		return fmt.Sprintf(" (preparing the veth pair failed as well: %v)", perr)
+	}
+	return ""
+}
+
+func (inv *invocation) addWith(spec ports.PodSpec, prep *preparation) error {
+	pod := inv.podName()
 	c, err := inv.dial()
 	if err != nil {
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v", pod, err), "")
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.abandon(spec, prep)), "")
 	}
-	defer c.Close()
+	closeConn := func() { _ = c.Close() }
+	defer func() { closeConn() }()
 
 	reply, err := c.AddNetwork(inv.ctx, rpcclient.AddRequest{Key: inv.key(), Pod: inv.rpcPod(), Netns: inv.args.Netns})
 	switch {
 	case errors.Is(err, rpcclient.ErrVersionMismatch):
-		return types.NewError(types.ErrInternal, fmt.Sprintf("add pod %s: plugin %s and ipamd are from different releases (install the aws-cni binary of the running aws-node): %v", pod, inv.p.cfg.ClientVersion, err), "")
+		return types.NewError(types.ErrInternal, fmt.Sprintf("add pod %s: plugin %s and ipamd are from different releases (install the aws-cni binary of the running aws-node): %v%s",
+			pod, inv.p.cfg.ClientVersion, err, inv.abandon(spec, prep)), "")
 	case errors.Is(err, rpcclient.ErrUnavailable), errors.Is(err, core.ErrNoAvailableAddress):
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v", pod, err), "")
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.abandon(spec, prep)), "")
 	case err != nil:
-		return types.NewError(types.ErrInternal, fmt.Sprintf("add pod %s: %v", pod, err), "")
+		return types.NewError(types.ErrInternal, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.abandon(spec, prep)), "")
 	case !reply.Success || len(reply.Allocations) == 0:
 		return types.NewError(types.ErrTryAgainLater,
-			fmt.Sprintf("add pod %s: ipamd has no address for it now (the node's pool is empty or at max pods; the aws-node log says which)", pod), "")
+			fmt.Sprintf("add pod %s: ipamd has no address for it now (the node's pool is empty or at max pods; the aws-node log says which)%s", pod, inv.abandon(spec, prep)), "")
 	}
 	alloc := reply.Allocations[0]
 	if len(reply.Allocations) > 1 {
 		inv.log.Warn("ipamd returned more than one address; wiring the first", "count", len(reply.Allocations))
 	}
 	if reply.VLAN != 0 {
+		also := inv.abandon(spec, prep)
 		inv.release(c, ReasonUnsupportedVL)
 		return types.NewError(types.ErrInternal,
-			fmt.Sprintf("add pod %s: ipamd assigned a branch ENI (VLAN %d, security groups for pods), which this plugin does not wire; address released", pod, reply.VLAN), "")
+			fmt.Sprintf("add pod %s: ipamd assigned a branch ENI (VLAN %d, security groups for pods), which this plugin does not wire; address released%s", pod, reply.VLAN, also), "")
 	}
-	hostVeth := inv.hostVeth()
-	spec := ports.PodSpec{
-		ContainerID: inv.args.ContainerID,
-		Netns:       inv.args.Netns,
-		IfName:      inv.args.IfName,
-		HostVeth:    hostVeth,
-		Addr:        alloc.Addr,
-		MTU:         inv.s.mtu,
-		RouteTable:  routeTableOf(alloc.RouteTable, alloc.DeviceNumber),
-	}
+	spec.Addr = alloc.Addr
+	spec.RouteTable = routeTableOf(alloc.RouteTable, alloc.DeviceNumber)
+	hostVeth := spec.HostVeth
 	inv.log.Info("address assigned", "addr", alloc.Addr.String(), "device", alloc.DeviceNumber, "table", spec.RouteTable, "hostVeth", hostVeth)
-	res, err := inv.setupPod(spec)
+	// ipamd has answered: its connection closes (which takes a few
+	// goroutine hand-offs in gRPC) while the pod is wired and the result
+	// printed. A failed wiring dials again to give the address back.
+	closed := make(chan struct{})
+	go func() { _ = c.Close(); close(closed) }()
+	closeConn = func() { <-closed }
+	res, err := inv.finishPod(spec, prep)
 	if err != nil {
 		if terr := inv.teardownPod(spec); terr != nil {
 			inv.log.Warn("undo partial pod wiring failed", "error", terr.Error())
 		}
-		released := inv.release(c, ReasonSetupFailed)
+		released := inv.releaseAgain(ReasonSetupFailed)
 		return types.NewError(types.ErrInternal,
 			fmt.Sprintf("add pod %s: wire %s (%s) via %s: %v%s", pod, alloc.Addr, inv.args.IfName, hostVeth, err, released), "")
 	}
@@ -348,6 +407,17 @@ func (inv *invocation) add() error {
 	return nil
 }
 
+// finishPod wires the pod once its address is known: SetupPod, which
+// after a successful preparation only adds the address-dependent steps.
+// A failed preparation fails the wiring (SetupPod might well succeed, but
+// the error says what went wrong first, and the runtime retries the ADD).
+func (inv *invocation) finishPod(spec ports.PodSpec, prep *preparation) (ports.PodResult, error) {
+	if err := prep.wait(); err != nil {
+		return ports.PodResult{}, err
+	}
+	return inv.pods.SetupPod(inv.ctx, spec)
+}
+
 // release gives the address back after a failed ADD; the returned text
 // completes the error message.
 func (inv *invocation) release(c *rpcclient.Client, reason string) string {
@@ -357,6 +427,17 @@ func (inv *invocation) release(c *rpcclient.Client, reason string) string {
 		return fmt.Sprintf(" (releasing the address failed too: %v; ipamd reclaims it later)", err)
 	}
 	return " (address released)"
+}
+
+// releaseAgain is release over a new connection.
+func (inv *invocation) releaseAgain(reason string) string {
+	c, err := inv.dial()
+	if err != nil {
+		inv.log.Error("release address after failed ADD", "error", err.Error())
+		return fmt.Sprintf(" (releasing the address failed too: %v; ipamd reclaims it later)", err)
+	}
+	defer c.Close()
+	return inv.release(c, reason)
 }
 
 // Del undoes an ADD. It succeeds for anything already gone, and when ipamd

@@ -216,7 +216,7 @@ func TestAddIpamdFailures(t *testing.T) {
 			}
 			mustContain(t, "error", err.Error(), tt.want...)
 			if got := e.pods.state(); got != "" {
-				t.Errorf("datapath touched: %s", got)
+				t.Errorf("prepared veth pair left behind: %s", got)
 			}
 			log, _ := os.ReadFile(e.logFile)
 			mustContain(t, "plugin log", string(log), "command failed")
@@ -285,6 +285,9 @@ func TestAddRejectsBadInput(t *testing.T) {
 			mustContain(t, "error", err.Error(), tt.want...)
 			if len(e.ipamd.Assigned()) != 0 || e.pods.state() != "" {
 				t.Errorf("bad input still assigned or wired something")
+			}
+			if calls := e.pods.callList(); calls != "" {
+				t.Errorf("bad input reached the datapath: %s", calls)
 			}
 		})
 	}
