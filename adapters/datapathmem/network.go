@@ -357,21 +357,6 @@ func (n *Network) HostVeths(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
-func validatePodRoute(p ports.PodRoute) error {
-	bad := func(why string) error {
-		return fmt.Errorf("repair pod %s (%s): %w: %s", p.Addr, p.HostVeth, core.ErrInvalidParameter, why)
-	}
-	switch {
-	case !p.Addr.Is4():
-		return bad("address is not IPv4")
-	case p.HostVeth == "" || len(p.HostVeth) > 15:
-		return bad(fmt.Sprintf("host veth name %q", p.HostVeth))
-	case p.RouteTable <= 0 || p.RouteTable == netstate.TableLocal || p.RouteTable == netstate.TableDefault:
-		return bad(fmt.Sprintf("route table %d", p.RouteTable))
-	}
-	return nil
-}
-
 // SyncPodRules adds the missing rules and host routes of wired pods, as
 // adapters/netlink does. See ports.HostNetwork.
 func (n *Network) SyncPodRules(ctx context.Context, pods []ports.PodRoute) error {
@@ -385,7 +370,7 @@ func (n *Network) SyncPodRules(ctx context.Context, pods []ports.PodRoute) error
 	}
 	var errs []error
 	for _, p := range pods {
-		if err := validatePodRoute(p); err != nil {
+		if err := netstate.ValidatePodRoute(p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -429,40 +414,6 @@ func (n *Network) Render(ctx context.Context) (string, error) {
 
 // ---- PodNetwork -----------------------------------------------------------
 
-// validatePodLinks checks what PreparePod needs, as adapters/netlink does.
-func validatePodLinks(p ports.PodSpec) error {
-	bad := func(why string) error {
-		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
-	}
-	switch {
-	case p.Netns == "":
-		return bad("no network namespace")
-	case p.IfName == "" || len(p.IfName) > 15:
-		return bad(fmt.Sprintf("interface name %q", p.IfName))
-	case p.HostVeth == "" || len(p.HostVeth) > 15:
-		return bad(fmt.Sprintf("host veth name %q", p.HostVeth))
-	case p.MTU < 0:
-		return bad(fmt.Sprintf("MTU %d", p.MTU))
-	}
-	return nil
-}
-
-func validatePod(p ports.PodSpec) error {
-	if err := validatePodLinks(p); err != nil {
-		return err
-	}
-	bad := func(why string) error {
-		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
-	}
-	switch {
-	case !p.Addr.Is4():
-		return bad(fmt.Sprintf("address %s is not IPv4", p.Addr))
-	case p.RouteTable <= 0 || p.RouteTable == netstate.TableLocal || p.RouteTable == netstate.TableDefault:
-		return bad(fmt.Sprintf("route table %d", p.RouteTable))
-	}
-	return nil
-}
-
 func randomMAC() string {
 	mac := make(net.HardwareAddr, 6)
 	_, _ = rand.Read(mac)
@@ -491,7 +442,7 @@ func (n *Network) PreparePod(ctx context.Context, p ports.PodSpec) (ports.PodRes
 	if err := ctx.Err(); err != nil {
 		return ports.PodResult{}, err
 	}
-	if err := validatePodLinks(p); err != nil {
+	if err := netstate.ValidatePodLinks(p); err != nil {
 		return ports.PodResult{}, err
 	}
 	n.mu.Lock()
@@ -511,7 +462,7 @@ func (n *Network) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResul
 	if err := ctx.Err(); err != nil {
 		return ports.PodResult{}, err
 	}
-	if err := validatePod(p); err != nil {
+	if err := netstate.ValidatePod(p); err != nil {
 		return ports.PodResult{}, err
 	}
 	n.mu.Lock()
@@ -607,7 +558,7 @@ func (n *Network) CheckPod(ctx context.Context, p ports.PodSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := validatePod(p); err != nil {
+	if err := netstate.ValidatePod(p); err != nil {
 		return err
 	}
 	n.mu.Lock()

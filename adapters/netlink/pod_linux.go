@@ -18,42 +18,6 @@ import (
 	"github.com/vpc-cni/vpc-cni/ports"
 )
 
-// validatePodLinks checks what PreparePod needs: everything but the
-// address and the route table.
-func validatePodLinks(p ports.PodSpec) error {
-	bad := func(why string) error {
-		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
-	}
-	switch {
-	case p.Netns == "":
-		return bad("no network namespace")
-	case p.IfName == "" || len(p.IfName) > 15:
-		return bad(fmt.Sprintf("interface name %q", p.IfName))
-	case p.HostVeth == "" || len(p.HostVeth) > 15:
-		return bad(fmt.Sprintf("host veth name %q", p.HostVeth))
-	case p.MTU < 0:
-		return bad(fmt.Sprintf("MTU %d", p.MTU))
-	}
-	return nil
-}
-
-// validatePod checks what SetupPod and CheckPod need.
-func validatePod(p ports.PodSpec) error {
-	if err := validatePodLinks(p); err != nil {
-		return err
-	}
-	bad := func(why string) error {
-		return fmt.Errorf("wire pod %s: %w: %s", p.ContainerID, core.ErrInvalidParameter, why)
-	}
-	switch {
-	case !p.Addr.Is4():
-		return bad(fmt.Sprintf("address %s is not IPv4", p.Addr))
-	case p.RouteTable <= 0 || p.RouteTable == netstate.TableLocal || p.RouteTable == netstate.TableDefault:
-		return bad(fmt.Sprintf("route table %d", p.RouteTable))
-	}
-	return nil
-}
-
 // podHandle opens a netlink socket inside the pod's namespace; it stays
 // bound to that namespace whatever thread uses it later.
 func podHandle(path string) (*nl.Handle, error) {
@@ -140,7 +104,7 @@ func (d *Datapath) PreparePod(ctx context.Context, p ports.PodSpec) (ports.PodRe
 	if err := ctx.Err(); err != nil {
 		return ports.PodResult{}, err
 	}
-	if err := validatePodLinks(p); err != nil {
+	if err := netstate.ValidatePodLinks(p); err != nil {
 		return ports.PodResult{}, err
 	}
 	ph, err := podHandle(p.Netns)
@@ -182,7 +146,7 @@ func (d *Datapath) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResu
 	if err := ctx.Err(); err != nil {
 		return ports.PodResult{}, err
 	}
-	if err := validatePod(p); err != nil {
+	if err := netstate.ValidatePod(p); err != nil {
 		return ports.PodResult{}, err
 	}
 	d.mu.Lock()
@@ -485,7 +449,7 @@ func (d *Datapath) CheckPod(ctx context.Context, p ports.PodSpec) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := validatePod(p); err != nil {
+	if err := netstate.ValidatePod(p); err != nil {
 		return err
 	}
 	ph, err := podHandle(p.Netns)

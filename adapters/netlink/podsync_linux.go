@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vpc-cni/vpc-cni/adapters/netlink/netstate"
-	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
 
@@ -38,22 +37,6 @@ func (d *Datapath) HostVeths(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
-// validatePodRoute checks one entry of SyncPodRules.
-func validatePodRoute(p ports.PodRoute) error {
-	bad := func(why string) error {
-		return fmt.Errorf("repair pod %s (%s): %w: %s", p.Addr, p.HostVeth, core.ErrInvalidParameter, why)
-	}
-	switch {
-	case !p.Addr.Is4():
-		return bad("address is not IPv4")
-	case p.HostVeth == "" || len(p.HostVeth) > 15:
-		return bad(fmt.Sprintf("host veth name %q", p.HostVeth))
-	case p.RouteTable <= 0 || p.RouteTable == netstate.TableLocal || p.RouteTable == netstate.TableDefault:
-		return bad(fmt.Sprintf("route table %d", p.RouteTable))
-	}
-	return nil
-}
-
 // SyncPodRules adds the missing rules and host routes of wired pods. See
 // ports.HostNetwork.
 func (d *Datapath) SyncPodRules(ctx context.Context, pods []ports.PodRoute) error {
@@ -63,7 +46,7 @@ func (d *Datapath) SyncPodRules(ctx context.Context, pods []ports.PodRoute) erro
 	var errs []error
 	var valid []ports.PodRoute
 	for _, p := range pods {
-		if err := validatePodRoute(p); err != nil {
+		if err := netstate.ValidatePodRoute(p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
