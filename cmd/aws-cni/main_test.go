@@ -15,6 +15,7 @@ import (
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient/fakeipamd"
 	"github.com/vpc-cni/vpc-cni/app/cniplugin"
+	"github.com/vpc-cni/vpc-cni/app/version"
 )
 
 // testVersion is stamped into the test binary the way releases are.
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "aws-cni")
-	cmd := exec.Command("go", "build", "-o", binary,
+	cmd := exec.Command("go", "build", "-tags="+version.BuildTags, "-o", binary,
 		"-ldflags", "-X github.com/vpc-cni/vpc-cni/app/version.Version="+testVersion, ".")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/vpc-cni/vpc-cni/app/version"
 )
 
 // binDir holds aws-cni, aws-k8s-agent and vpc-cni for the tests (empty
@@ -37,7 +39,7 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+string(filepath.Separator),
+	cmd := exec.Command("go", "build", "-trimpath", "-tags="+version.BuildTags, "-o", dir+string(filepath.Separator),
 		"./cmd/aws-cni", "./cmd/aws-k8s-agent", "./cmd/vpc-cni")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
