@@ -54,8 +54,12 @@ type Node struct {
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
 
-	// Dir holds the node's socket, checkpoint, logs and CNI cache.
+	// Dir holds the node's logs and CNI cache (a node's /var/log and
+	// /var/lib/cni); RunDir, inside it, its socket and checkpoint (a node's
+	// /var/run/aws-node). In kernel mode RunDir is a tmpfs, as /var/run is
+	// on a node: the checkpoint's fsyncs then cost what they cost there.
 	Dir                 string
+	RunDir              string
 	Socket              string
 	IntrospectionSocket string
 	Checkpoint          string
@@ -143,12 +147,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		n := &Node{Index: i + 1, Name: fmt.Sprintf("node%d", i+1), Instance: inst, Subnet: subnetOf(i + 1)}
 		n.Gateway = gatewayOf(n.Subnet)
 		n.Dir = filepath.Join(c.work, n.Name)
-		n.Socket = filepath.Join(n.Dir, "ipamd.sock")
+		n.RunDir = filepath.Join(n.Dir, "run")
+		n.Socket = filepath.Join(n.RunDir, "ipamd.sock")
 		n.IntrospectionSocket = filepath.Join(n.Dir, "introspection.sock")
-		n.Checkpoint = filepath.Join(n.Dir, "ipam.json")
+		n.Checkpoint = filepath.Join(n.RunDir, "ipam.json")
 		n.IPAMDLog = filepath.Join(n.Dir, "ipamd.log")
 		n.PluginLog = filepath.Join(n.Dir, "plugin.log")
-		if err := os.MkdirAll(filepath.Join(n.Dir, "cni-cache"), 0o755); err != nil {
+		if err := errors.Join(os.MkdirAll(filepath.Join(n.Dir, "cni-cache"), 0o755), os.MkdirAll(n.RunDir, 0o755)); err != nil {
 			c.removeWork()
 			return nil, fmt.Errorf("create node directory: %w", err)
 		}

@@ -54,6 +54,7 @@ type kernelBackend struct {
 
 	nodePorts []func() error // undo the NodePort DNAT rules
 	lock      *os.File       // held while a fixed prefix is ours
+	mounts    []*Node        // nodes whose RunDir is a tmpfs of ours
 }
 
 // space is a network namespace with a netlink handle in it.
@@ -184,6 +185,9 @@ func (k *kernelBackend) start(ctx context.Context) error {
 		k.lock = lock
 		for _, r := range removeStale(k.prefix) {
 			k.log.Info("removed a namespace left by an earlier run", "namespace", r)
+		}
+		for _, m := range removeStaleMounts(k.prefix) {
+			k.log.Info("removed a tmpfs mount left by an earlier run", "mount", m)
 		}
 	}
 	if err := k.buildNetwork(); err != nil {
@@ -575,6 +579,12 @@ func (k *kernelBackend) startNode(ctx context.Context, n *Node) error {
 	if n.cni, err = newCNIDriver(k.c.cfg.BinDir, filepath.Join(n.Dir, "cni-cache"), &nsExec{path: n.Netns}, conf); err != nil {
 		return err
 	}
+	k.procMu.Lock()
+	err = k.mountRunDir(n)
+	k.procMu.Unlock()
+	if err != nil {
+		return err
+	}
 	if _, err := k.startIPAMD(ctx, n); err != nil {
 		return err
 	}
@@ -799,6 +809,7 @@ func (k *kernelBackend) stop(ctx context.Context) (residue, failures []string) {
 			failures = append(failures, fmt.Sprintf("%s: %v", n.Name, err))
 		}
 	}
+	failures = append(failures, k.unmountRunDirs()...)
 	for _, n := range k.c.nodes {
 		if k.nodes[n.Index] == nil {
 			continue
@@ -833,6 +844,7 @@ func (k *kernelBackend) stop(ctx context.Context) (residue, failures []string) {
 				residue = append(residue, "namespace "+e.Name())
 			}
 		}
+		residue = append(residue, mountResidue(k.prefix)...)
 	}
 	if k.lock != nil {
 		k.lock.Close()

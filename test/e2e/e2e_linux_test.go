@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -264,6 +265,21 @@ func TestResidueIsFound(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A tmpfs named like the run's node /var/run mounts that teardown did
+	// not make, so it stays.
+	strayMount := filepath.Join(n.Dir, "stray-run")
+	if err := os.Mkdir(strayMount, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("vpccni-"+c.Config().RunID+"-run", strayMount, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(strayMount, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount the planted tmpfs: %v", err)
+		}
+		_ = os.RemoveAll(c.WorkDir())
+	})
 
 	td := c.Close(ctx)
 	closed = true
@@ -274,6 +290,7 @@ func TestResidueIsFound(t *testing.T) {
 		"route " + pod.IP.String() + "/32 dev enistray000001 table 7",
 		"neighbour 169.254.1.1 dev enistray000001",
 		"nftables table filter chain FORWARD: 1 rules",
+		"mount " + strayMount,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("residue does not report %q; it is:\n%s", want, all)
