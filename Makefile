@@ -57,6 +57,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/datastore/ | tee $(BIN)/bench.txt
 	@echo
 	@echo "targets: BenchmarkAssignRelease_SecondaryIP ≤ 5000 ns/op and 0 allocs/op (upstream ≈ 600 µs, 200+ allocs)"
+	$(GO) test -run '^$$' -bench . -benchmem ./adapters/checkpoint/ | tee -a $(BIN)/bench.txt
+	@echo
+	@echo "(BenchmarkEncode250 next to BenchmarkEncode250Reference: the checkpoint re-encodes only what changed)"
 	$(GO) test -run '^$$' -bench . ./app/ipamd/ ./cmd/aws-k8s-agent/ | tee -a $(BIN)/bench.txt
 	@echo
 	@echo "targets: BenchmarkStartupReady ≤ 300 ms/op (ready with a checkpoint to restore); rss-MB ≤ 30 at 250 pods"

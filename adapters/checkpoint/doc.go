@@ -30,6 +30,16 @@
 //	    byte-for-byte what upstream would write for the same allocations.
 //	  - timestamps of zero mean "unknown".
 //
+// # Cost per write
+//
+// ipamd writes the file before it answers every ADD and DEL, so the
+// encoding is incremental: a pod's entry does not change while the pod
+// exists, and each File keeps the encoded entries of its last Save and
+// encodes only the new ones (BenchmarkEncode250: about a tenth of
+// encoding/json over a 250-pod snapshot). The bytes are the same as
+// encoding/json's; TestIncrementalEncodeMatchesJSON compares them over a
+// randomised node history.
+//
 // # Durability
 //
 // Save encodes the snapshot, writes it to a temporary file next to the

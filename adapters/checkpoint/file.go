@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,6 +70,10 @@ type File struct {
 
 	mu   sync.Mutex
 	last LoadReport
+	// enc keeps the encoded form of each allocation written by the last
+	// Save: a pod's entry never changes while it exists, so a Save
+	// encodes only the allocations that are new since the previous one.
+	enc entryCache
 }
 
 // New returns a File for cfg.Path. It touches nothing on disk.
@@ -295,12 +298,12 @@ func (f *File) Save(ctx context.Context, s core.Snapshot) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	raw, err := encode(s)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	raw, err := f.enc.encode(s)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", f.path, err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err := f.write(raw); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", f.path, err)
 	}
@@ -309,10 +312,15 @@ func (f *File) Save(ctx context.Context, s core.Snapshot) error {
 
 func (f *File) write(raw []byte) error {
 	dir := filepath.Dir(f.path)
-	if err := os.MkdirAll(dir, DirMode); err != nil {
-		return err
-	}
+	// CreateTemp makes the file with mode 0600 (FileMode), so no chmod is
+	// needed; the directory is created only when it is missing.
 	tmp, err := os.CreateTemp(dir, f.tempPattern())
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, DirMode); err != nil {
+			return err
+		}
+		tmp, err = os.CreateTemp(dir, f.tempPattern())
+	}
 	if err != nil {
 		return err
 	}
@@ -323,9 +331,6 @@ func (f *File) write(raw []byte) error {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if err := tmp.Chmod(FileMode); err != nil {
-		return err
-	}
 	if _, err := tmp.Write(raw); err != nil {
 		return err
 	}
@@ -356,41 +361,93 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// encode renders s in the upstream layout, compact, newline terminated.
-func encode(s core.Snapshot) ([]byte, error) {
-	d := fileData{Version: Version, Allocations: make([]entry, 0, len(s.Allocations))}
-	for _, a := range s.Allocations {
-		e := entry{
-			NetworkName:         a.Key.NetworkName,
-			ContainerID:         a.Key.ContainerID,
-			IfName:              a.Key.IfName,
-			AllocationTimestamp: toNanos(a.AssignedAt),
-			Metadata: metadata{
-				K8SPodNamespace: a.Pod.Namespace,
-				K8SPodName:      a.Pod.Name,
-				InterfacesCount: 1,
-			},
-		}
-		var err error
-		if e.IPv4, e.IPv6, err = addrFields(a.Addr); err != nil {
-			return nil, fmt.Errorf("allocation of container %s: %w", a.Key.ContainerID, err)
-		}
-		d.Allocations = append(d.Allocations, e)
+// entryKey is everything an allocation's entry is made from.
+type entryKey struct {
+	key   core.PodKey
+	pod   core.PodRef
+	addr  netip.Addr
+	nanos int64
+}
+
+// entryCache holds the encoded entries of the last Save (cur) and fills
+// the next generation (next) while a Save runs; the two maps swap, so a
+// steady node allocates nothing for entries it has written before.
+type entryCache struct {
+	cur, next map[entryKey][]byte
+	buf       []byte
+}
+
+// encode renders s in the upstream layout, compact and newline terminated,
+// byte for byte what encoding/json's Encoder writes for fileData (the
+// tests compare the two).
+func (c *entryCache) encode(s core.Snapshot) ([]byte, error) {
+	if c.next == nil {
+		c.next = make(map[entryKey][]byte, len(s.Allocations))
 	}
-	for _, c := range s.Cooldowns {
-		cd := cooldown{ReleasedAt: toNanos(c.ReleasedAt)}
-		var err error
-		if cd.IPv4, cd.IPv6, err = addrFields(c.Addr); err != nil {
-			return nil, fmt.Errorf("cooldown: %w", err)
+	clear(c.next)
+	b := append(c.buf[:0], `{"version":"`+Version+`","allocations":[`...)
+	for i, a := range s.Allocations {
+		k := entryKey{key: a.Key, pod: a.Pod, addr: a.Addr, nanos: toNanos(a.AssignedAt)}
+		e, ok := c.cur[k]
+		if !ok {
+			var err error
+			if e, err = encodeEntry(a); err != nil {
+				return nil, err
+			}
 		}
-		d.Cooldowns = append(d.Cooldowns, cd)
+		c.next[k] = e
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
 	}
-	var buf bytes.Buffer
-	// Same encoder settings as upstream (compact, trailing newline).
-	if err := json.NewEncoder(&buf).Encode(d); err != nil {
-		return nil, err
+	b = append(b, ']')
+	if len(s.Cooldowns) > 0 {
+		b = append(b, `,"cooldowns":[`...)
+		for i, cd := range s.Cooldowns {
+			e, err := encodeCooldown(cd)
+			if err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, e...)
+		}
+		b = append(b, ']')
 	}
-	return buf.Bytes(), nil
+	b = append(b, "}\n"...)
+	c.cur, c.next = c.next, c.cur
+	c.buf = b
+	return b, nil
+}
+
+func encodeEntry(a core.Allocation) ([]byte, error) {
+	e := entry{
+		NetworkName:         a.Key.NetworkName,
+		ContainerID:         a.Key.ContainerID,
+		IfName:              a.Key.IfName,
+		AllocationTimestamp: toNanos(a.AssignedAt),
+		Metadata: metadata{
+			K8SPodNamespace: a.Pod.Namespace,
+			K8SPodName:      a.Pod.Name,
+			InterfacesCount: 1,
+		},
+	}
+	var err error
+	if e.IPv4, e.IPv6, err = addrFields(a.Addr); err != nil {
+		return nil, fmt.Errorf("allocation of container %s: %w", a.Key.ContainerID, err)
+	}
+	return json.Marshal(e)
+}
+
+func encodeCooldown(c core.Cooldown) ([]byte, error) {
+	cd := cooldown{ReleasedAt: toNanos(c.ReleasedAt)}
+	var err error
+	if cd.IPv4, cd.IPv6, err = addrFields(c.Addr); err != nil {
+		return nil, fmt.Errorf("cooldown: %w", err)
+	}
+	return json.Marshal(cd)
 }
 
 func addrFields(a netip.Addr) (v4, v6 string, err error) {

@@ -17,6 +17,8 @@ import (
 	"github.com/vpc-cni/vpc-cni/adapters/checkpoint"
 	"github.com/vpc-cni/vpc-cni/adapters/memory"
 	"github.com/vpc-cni/vpc-cni/adapters/netlink"
+	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
+	"github.com/vpc-cni/vpc-cni/app/version"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
@@ -201,6 +203,49 @@ func BenchmarkAddDelNetwork(b *testing.B) {
 			b.Fatalf("AddNetwork: %v, %v", r, err)
 		}
 		if _, err := c.cni.DelNetwork(tctx(b), del); err != nil {
+			b.Fatalf("DelNetwork: %v", err)
+		}
+	}
+}
+
+// BenchmarkAddNewConnection is ipamd's side of a CNI ADD as the plugin
+// makes it: a new connection (the plugin is a new process every time),
+// one AddNetwork, close; the DelNetwork that returns the address goes over
+// an established connection and is part of the loop, not of the point.
+func BenchmarkAddNewConnection(b *testing.B) {
+	n := newNode(b, "m5.xlarge")
+	n.env["AWS_VPC_K8S_CNI_LOGLEVEL"] = "INFO"
+	n.env["IP_COOLDOWN_PERIOD"] = "0"
+	d, err := New(n.options())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer d.Stop(context.Background())
+	c := dial(b, d.Socket())
+	for p := 0; p < 50; p++ {
+		if r, err := c.cni.AddNetwork(tctx(b), addReq(p)); err != nil || !r.GetSuccess() {
+			b.Fatalf("AddNetwork %d: %v, %v", p, r, err)
+		}
+	}
+	ctx := tctx(b)
+	req := rpcclient.AddRequest{
+		Key: rpcclient.PodKey{NetworkName: "aws-cni", ContainerID: "container-1000", IfName: "eth0"},
+		Pod: rpcclient.Pod{Name: "pod-1000", Namespace: "default"},
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cl, err := rpcclient.DialConfig(ctx, rpcclient.Config{SocketPath: d.Socket(), ClientVersion: version.Get()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r, err := cl.AddNetwork(ctx, req); err != nil || !r.Success {
+			b.Fatalf("AddNetwork: %v, %v", r, err)
+		}
+		_ = cl.Close()
+		if _, err := c.cni.DelNetwork(ctx, delReq(1000)); err != nil {
 			b.Fatalf("DelNetwork: %v", err)
 		}
 	}
