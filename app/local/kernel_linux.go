@@ -633,8 +633,11 @@ func (k *kernelBackend) startIPAMD(ctx context.Context, n *Node) (time.Duration,
 	cmd.Env = k.ipamdEnviron(n)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = n.Dir
-	// If this process dies, so does the agent.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// If this process dies, so does the agent. Its own process group keeps
+	// a terminal's Ctrl-C (sent to the whole foreground group) from stopping
+	// it before teardown has deleted the pods through it; teardown stops it
+	// with SIGTERM.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	p := &ipamdProc{cmd: cmd, out: out, done: make(chan struct{})}
 	p.start = time.Now()
 	// The child inherits the namespace of the thread that forks it.

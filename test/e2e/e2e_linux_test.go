@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -343,5 +345,54 @@ func TestLocalCommand(t *testing.T) {
 		if v, ok := rep.AddLatency[k].(float64); !ok || v <= 0 {
 			t.Errorf("add_latency_ms.%s = %v", k, rep.AddLatency[k])
 		}
+	}
+}
+
+// TestInteractiveCtrlC runs the interactive `vpc-cni local` (what `make run`
+// starts) and interrupts it the way a terminal's Ctrl-C does: SIGINT to the
+// whole foreground process group. ipamd must survive that signal until
+// teardown has deleted every pod through it, and the run must end clean.
+func TestInteractiveCtrlC(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "vpc-cni"), "local", "--nodes", "1", "--pods", "3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "Interrupt (Ctrl-C) to tear down") {
+			break
+		}
+	}
+	if !strings.Contains(out.String(), "Interrupt (Ctrl-C)") {
+		_ = cmd.Wait()
+		if strings.Contains(stderr.String(), "another run owns") {
+			t.Skipf("an interactive run is already active on this machine: %s", stderr.String())
+		}
+		t.Fatalf("the interactive run never got ready:\n%s\n%s", out.String(), stderr.String())
+	}
+	// A terminal signals the process group, not just the leader.
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("vpc-cni local after Ctrl-C: %v\n%s\n%s", err, out.String(), stderr.String())
+	}
+	if !strings.Contains(out.String(), "nothing left behind") {
+		t.Errorf("teardown after Ctrl-C was not clean:\n%s\n%s", out.String(), stderr.String())
 	}
 }
