@@ -3,18 +3,14 @@ package rpcclient
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
 )
@@ -26,8 +22,12 @@ const DefaultSocketPath = "/var/run/aws-node/ipamd.sock"
 type Config struct {
 	// SocketPath is ipamd's unix socket (DefaultSocketPath when empty).
 	SocketPath string
-	// DialTimeout bounds connecting to the socket and completing the
-	// HTTP/2 handshake (2 s when zero). A missing socket fails at once.
+	// Transport chooses the gRPC implementation (TransportDirect when
+	// zero).
+	Transport Transport
+	// DialTimeout bounds connecting to the socket, and with TransportGRPC
+	// completing the HTTP/2 handshake (2 s when zero). A missing socket
+	// fails at once.
 	DialTimeout time.Duration
 	// CallTimeout bounds each RPC (10 s when zero); a shorter deadline on
 	// the caller's context wins.
@@ -50,19 +50,47 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Client is a connection to ipamd. It is safe for concurrent use; Close it
-// when done.
+// Transport is how a Client speaks gRPC to ipamd.
+type Transport int
+
+const (
+	// TransportDirect is one HTTP/2 connection making one call at a time
+	// with no goroutines of its own (see direct.go): the cheapest for a
+	// process that makes a call or two and exits, like the CNI plugin.
+	// Connecting only opens the socket; the HTTP/2 handshake travels with
+	// the first call. A connection that broke is not redialled.
+	TransportDirect Transport = iota
+	// TransportGRPC is grpc-go's ClientConn: concurrent calls, reconnects;
+	// for long-lived callers. Connecting waits for the HTTP/2 handshake.
+	TransportGRPC
+)
+
+func (t Transport) String() string {
+	switch t {
+	case TransportDirect:
+		return "direct"
+	case TransportGRPC:
+		return "grpc"
+	}
+	return fmt.Sprintf("Transport(%d)", int(t))
+}
+
+// transport makes unary calls by full method name.
+type transport interface {
+	invoke(ctx context.Context, method string, req, resp proto.Message) error
+	close() error
+}
+
+// Client is a connection to ipamd. It is safe for concurrent use (calls
+// over TransportDirect take turns); Close it when done.
 type Client struct {
-	cfg    Config
-	conn   *grpc.ClientConn
-	cni    pb.CNIBackendClient
-	admin  pb.IPAMAdminClient
-	health healthpb.HealthClient
+	cfg Config
+	t   transport
 }
 
 // New connects to ipamd. It returns an error wrapping ErrUnavailable when the
-// socket is missing, refuses connections or does not finish the handshake
-// within cfg.DialTimeout.
+// socket is missing or refuses connections, or (TransportGRPC) does not
+// finish the handshake within cfg.DialTimeout.
 func New(cfg Config) (*Client, error) {
 	return connect(context.Background(), cfg)
 }
@@ -89,58 +117,31 @@ func connect(ctx context.Context, cfg Config) (*Client, error) {
 		path = abs
 	}
 	// A missing socket is the common case (aws-node not running); say so
-	// plainly instead of as a gRPC connection state.
+	// plainly instead of as a connection error.
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("connect to ipamd at %s: %w: %v", path, ErrUnavailable, err)
 	}
-	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}
-	conn, err := grpc.NewClient("unix://"+path,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(dialer),
+	var (
+		t   transport
+		err error
 	)
-	if err != nil {
-		return nil, fmt.Errorf("create gRPC client for %s: %w", path, err)
+	switch cfg.Transport {
+	case TransportDirect:
+		t, err = dialDirect(ctx, path, "vpc-cni/"+cfg.ClientVersion, cfg.DialTimeout)
+	case TransportGRPC:
+		t, err = dialGRPC(ctx, path, cfg.DialTimeout)
+	default:
+		return nil, fmt.Errorf("connect to ipamd at %s: unknown transport %s", path, cfg.Transport)
 	}
-	if err := waitReady(ctx, conn, cfg.DialTimeout); err != nil {
-		_ = conn.Close()
+	if err != nil {
 		return nil, fmt.Errorf("connect to ipamd at %s: %w", path, err)
 	}
-	return &Client{
-		cfg:    cfg,
-		conn:   conn,
-		cni:    pb.NewCNIBackendClient(conn),
-		admin:  pb.NewIPAMAdminClient(conn),
-		health: healthpb.NewHealthClient(conn),
-	}, nil
-}
-
-// waitReady drives the connection until it is ready, fails, or the timeout
-// passes. A refused or missing socket shows up as TransientFailure right
-// after the first attempt, so callers do not wait for the timeout then.
-func waitReady(ctx context.Context, conn *grpc.ClientConn, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn.Connect()
-	for {
-		s := conn.GetState()
-		switch s {
-		case connectivity.Ready:
-			return nil
-		case connectivity.TransientFailure, connectivity.Shutdown:
-			return fmt.Errorf("%w: connection state %s", ErrUnavailable, s)
-		}
-		if !conn.WaitForStateChange(ctx, s) {
-			return fmt.Errorf("%w: not ready within %s (state %s)", ErrUnavailable, timeout, s)
-		}
-	}
+	return &Client{cfg: cfg, t: t}, nil
 }
 
 // Close releases the connection.
 func (c *Client) Close() error {
-	if err := c.conn.Close(); err != nil {
+	if err := c.t.close(); err != nil {
 		return fmt.Errorf("close ipamd connection: %w", err)
 	}
 	return nil
@@ -229,7 +230,8 @@ type Allocation struct {
 func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	resp, err := c.cni.AddNetwork(ctx, &pb.AddNetworkRequest{
+	resp := new(pb.AddNetworkReply)
+	err := c.t.invoke(ctx, pb.CNIBackend_AddNetwork_FullMethodName, &pb.AddNetworkRequest{
 		ClientVersion:              c.cfg.ClientVersion,
 		K8S_POD_NAME:               r.Pod.Name,
 		K8S_POD_NAMESPACE:          r.Pod.Namespace,
@@ -239,7 +241,7 @@ func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error)
 		NetworkName:                r.Key.NetworkName,
 		Netns:                      r.Netns,
 		RequiresMultiNICAttachment: r.MultiNIC,
-	})
+	}, resp)
 	if err != nil {
 		return AddReply{}, fmt.Errorf("call AddNetwork: %w", mapError(err))
 	}
@@ -280,7 +282,8 @@ func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error)
 func (c *Client) DelNetwork(ctx context.Context, r DelRequest) (DelReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	resp, err := c.cni.DelNetwork(ctx, &pb.DelNetworkRequest{
+	resp := new(pb.DelNetworkReply)
+	err := c.t.invoke(ctx, pb.CNIBackend_DelNetwork_FullMethodName, &pb.DelNetworkRequest{
 		ClientVersion:              c.cfg.ClientVersion,
 		K8S_POD_NAME:               r.Pod.Name,
 		K8S_POD_NAMESPACE:          r.Pod.Namespace,
@@ -290,7 +293,7 @@ func (c *Client) DelNetwork(ctx context.Context, r DelRequest) (DelReply, error)
 		ContainerID:                r.Key.ContainerID,
 		IfName:                     r.Key.IfName,
 		NetworkName:                r.Key.NetworkName,
-	})
+	}, resp)
 	if err != nil {
 		return DelReply{}, fmt.Errorf("call DelNetwork: %w", mapError(err))
 	}
@@ -312,10 +315,11 @@ func (c *Client) DelNetwork(ctx context.Context, r DelRequest) (DelReply, error)
 func (c *Client) ListAllocations(ctx context.Context, networkName string) ([]Allocation, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	resp, err := c.admin.ListAllocations(ctx, &pb.ListAllocationsRequest{
+	resp := new(pb.ListAllocationsReply)
+	err := c.t.invoke(ctx, pb.IPAMAdmin_ListAllocations_FullMethodName, &pb.ListAllocationsRequest{
 		ClientVersion: c.cfg.ClientVersion,
 		NetworkName:   networkName,
-	})
+	}, resp)
 	if err != nil {
 		return nil, fmt.Errorf("call ListAllocations: %w", mapError(err))
 	}
@@ -353,9 +357,10 @@ const (
 func (c *Client) Health(ctx context.Context, service string) (HealthStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	resp, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+	resp := new(healthpb.HealthCheckResponse)
+	err := c.t.invoke(ctx, healthpb.Health_Check_FullMethodName, &healthpb.HealthCheckRequest{Service: service}, resp)
 	if err != nil {
-		if status.Code(err) == codes.NotFound {
+		if code, _, ok := statusOf(err); ok && code == codes.NotFound {
 			return ServiceUnknown, nil
 		}
 		return StatusUnknown, fmt.Errorf("check health of %q: %w", service, mapError(err))

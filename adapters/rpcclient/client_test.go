@@ -3,11 +3,13 @@ package rpcclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,9 +47,9 @@ func startFake(t *testing.T, cfg fakeipamd.Config) *fakeipamd.Server {
 	return s
 }
 
-func dial(t *testing.T, path, version string) *rpcclient.Client {
+func dial(t *testing.T, tr rpcclient.Transport, path, version string) *rpcclient.Client {
 	t.Helper()
-	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, ClientVersion: version})
+	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, ClientVersion: version, Transport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +62,22 @@ var pool = []fakeipamd.Address{
 	{Addr: netip.MustParseAddr("10.0.2.20"), DeviceNumber: 1, RouteTable: 2},
 }
 
+// bothTransports runs a test against each client transport: the suite is
+// the contract both must meet against the same server.
+func bothTransports(t *testing.T, test func(*testing.T, rpcclient.Transport)) {
+	for _, tr := range []rpcclient.Transport{rpcclient.TransportDirect, rpcclient.TransportGRPC} {
+		t.Run(tr.String(), func(t *testing.T) { test(t, tr) })
+	}
+}
+
 func key(id string) rpcclient.PodKey {
 	return rpcclient.PodKey{NetworkName: "aws-cni", ContainerID: id, IfName: "eth0"}
 }
 
-func TestDialWithoutServerIsUnavailable(t *testing.T) {
-	_, err := rpcclient.Dial(context.Background(), socketPath(t), 5*time.Second)
+func TestDialWithoutServerIsUnavailable(t *testing.T) { bothTransports(t, testDialWithoutServerIsUnavailable) }
+
+func testDialWithoutServerIsUnavailable(t *testing.T, tr rpcclient.Transport) {
+	_, err := rpcclient.DialConfig(context.Background(), rpcclient.Config{SocketPath: socketPath(t), DialTimeout: 5 * time.Second, Transport: tr})
 	if !errors.Is(err, rpcclient.ErrUnavailable) {
 		t.Fatalf("Dial error = %v, want ErrUnavailable", err)
 	}
@@ -74,9 +86,11 @@ func TestDialWithoutServerIsUnavailable(t *testing.T) {
 	}
 }
 
-func TestAddDelRoundTrip(t *testing.T) {
+func TestAddDelRoundTrip(t *testing.T) { bothTransports(t, testAddDelRoundTrip) }
+
+func testAddDelRoundTrip(t *testing.T, tr rpcclient.Transport) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool, ServerVersion: "v9"})
-	c := dial(t, s.SocketPath(), "v9")
+	c := dial(t, tr, s.SocketPath(), "v9")
 	ctx := context.Background()
 	pod := rpcclient.Pod{Name: "web", Namespace: "default", InfraContainerID: "c1"}
 
@@ -131,7 +145,9 @@ func TestAddDelRoundTrip(t *testing.T) {
 	}
 }
 
-func TestErrorMapping(t *testing.T) {
+func TestErrorMapping(t *testing.T) { bothTransports(t, testErrorMapping) }
+
+func testErrorMapping(t *testing.T, tr rpcclient.Transport) {
 	tests := []struct {
 		name    string
 		cfg     fakeipamd.Config
@@ -153,7 +169,7 @@ func TestErrorMapping(t *testing.T) {
 			tt.cfg.Addresses = pool
 			s := startFake(t, tt.cfg)
 			s.FailAdd(tt.addFail)
-			c := dial(t, s.SocketPath(), tt.version)
+			c := dial(t, tr, s.SocketPath(), tt.version)
 			var err error
 			switch tt.call {
 			case "add":
@@ -173,9 +189,11 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-func TestAddNoSuccess(t *testing.T) {
+func TestAddNoSuccess(t *testing.T) { bothTransports(t, testAddNoSuccess) }
+
+func testAddNoSuccess(t *testing.T, tr rpcclient.Transport) {
 	s := startFake(t, fakeipamd.Config{}) // empty pool
-	c := dial(t, s.SocketPath(), "")
+	c := dial(t, tr, s.SocketPath(), "")
 	r, err := c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
 	if err != nil {
 		t.Fatal(err)
@@ -185,9 +203,11 @@ func TestAddNoSuccess(t *testing.T) {
 	}
 }
 
-func TestCallsAfterServerStopsAreUnavailable(t *testing.T) {
+func TestCallsAfterServerStopsAreUnavailable(t *testing.T) { bothTransports(t, testCallsAfterServerStopsAreUnavailable) }
+
+func testCallsAfterServerStopsAreUnavailable(t *testing.T, tr rpcclient.Transport) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool})
-	c := dial(t, s.SocketPath(), "")
+	c := dial(t, tr, s.SocketPath(), "")
 	s.Close()
 	_, err := c.DelNetwork(context.Background(), rpcclient.DelRequest{Key: key("c1")})
 	if !errors.Is(err, rpcclient.ErrUnavailable) {
@@ -195,7 +215,9 @@ func TestCallsAfterServerStopsAreUnavailable(t *testing.T) {
 	}
 }
 
-func TestListAllocations(t *testing.T) {
+func TestListAllocations(t *testing.T) { bothTransports(t, testListAllocations) }
+
+func testListAllocations(t *testing.T, tr rpcclient.Transport) {
 	s := startFake(t, fakeipamd.Config{Addresses: append(pool, fakeipamd.Address{Addr: netip.MustParseAddr("2600::5")})})
 	ctx := context.Background()
 	for _, k := range []rpcclient.PodKey{key("b"), {NetworkName: "other", ContainerID: "x", IfName: "eth0"}, key("a")} {
@@ -203,7 +225,7 @@ func TestListAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := dial(t, s.SocketPath(), "")
+	c := dial(t, tr, s.SocketPath(), "")
 	got, err := c.ListAllocations(ctx, "aws-cni")
 	if err != nil {
 		t.Fatal(err)
@@ -222,9 +244,11 @@ func TestListAllocations(t *testing.T) {
 	}
 }
 
-func TestHealth(t *testing.T) {
+func TestHealth(t *testing.T) { bothTransports(t, testHealth) }
+
+func testHealth(t *testing.T, tr rpcclient.Transport) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool[:1]})
-	c := dial(t, s.SocketPath(), "")
+	c := dial(t, tr, s.SocketPath(), "")
 	ctx := context.Background()
 	check := func(service string, want rpcclient.HealthStatus) {
 		t.Helper()
@@ -256,7 +280,9 @@ func (badServer) AddNetwork(context.Context, *pb.AddNetworkRequest) (*pb.AddNetw
 	return &pb.AddNetworkReply{Success: true, IPAllocationMetadata: []*pb.IPAllocationMetadata{{IPv4Addr: "10.0.0.300"}}}, nil
 }
 
-func TestMalformedReplyIsAnError(t *testing.T) {
+func TestMalformedReplyIsAnError(t *testing.T) { bothTransports(t, testMalformedReplyIsAnError) }
+
+func testMalformedReplyIsAnError(t *testing.T, tr rpcclient.Transport) {
 	path := socketPath(t)
 	lis, err := net.Listen("unix", path)
 	if err != nil {
@@ -266,9 +292,218 @@ func TestMalformedReplyIsAnError(t *testing.T) {
 	pb.RegisterCNIBackendServer(srv, badServer{})
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	c := dial(t, path, "")
+	c := dial(t, tr, path, "")
 	_, err = c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
 	if err == nil || !strings.Contains(err.Error(), "10.0.0.300") {
 		t.Fatalf("error = %v, want one naming the bad address", err)
+	}
+}
+
+// manyAddresses is a pool of n IPv4 addresses.
+func manyAddresses(n int) []fakeipamd.Address {
+	out := make([]fakeipamd.Address, n)
+	a := netip.MustParseAddr("10.1.0.1")
+	for i := range out {
+		out[i] = fakeipamd.Address{Addr: a, DeviceNumber: i % 4, RouteTable: 2 + i%4}
+		a = a.Next()
+	}
+	return out
+}
+
+// A full node's ListAllocations is larger than HTTP/2's initial 64 KiB
+// window and spans many frames.
+func TestLargeReply(t *testing.T) { bothTransports(t, testLargeReply) }
+
+func testLargeReply(t *testing.T, tr rpcclient.Transport) {
+	const n = 3000
+	s := startFake(t, fakeipamd.Config{Addresses: manyAddresses(n)})
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%064d", i)
+		if _, err := s.Preassign(key(id), rpcclient.Pod{Name: "pod-" + id[56:], Namespace: "namespace-with-a-long-name"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, tr, s.SocketPath(), "")
+	got, err := c.ListAllocations(context.Background(), "aws-cni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("ListAllocations returned %d allocations, want %d", len(got), n)
+	}
+	seen := map[netip.Addr]bool{}
+	for _, a := range got {
+		seen[a.IPv4] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct addresses in the reply, want %d", len(seen), n)
+	}
+	// The connection still carries calls after the large reply.
+	if _, err := c.Health(context.Background(), ""); err != nil {
+		t.Errorf("Health after a large reply: %v", err)
+	}
+}
+
+// ipamd's messages reach the caller unchanged, including characters gRPC
+// percent-encodes on the wire.
+func TestErrorMessageEncoding(t *testing.T) { bothTransports(t, testErrorMessageEncoding) }
+
+func testErrorMessageEncoding(t *testing.T, tr rpcclient.Transport) {
+	const msg = "pool 100% used: no address on ENI eni-0ab (ünïcode)\nsecond line %41"
+	s := startFake(t, fakeipamd.Config{Addresses: pool})
+	s.FailAdd(fakeipamd.Failure{Code: codes.Internal, Message: msg})
+	c := dial(t, tr, s.SocketPath(), "")
+	_, err := c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
+	if err == nil || !strings.HasSuffix(err.Error(), msg) {
+		t.Fatalf("error = %q, want it to end with %q", err, msg)
+	}
+	if !strings.Contains(err.Error(), "Internal") {
+		t.Errorf("error %q does not name the code", err)
+	}
+}
+
+// stuckServer never answers AddNetwork; it reports the deadline each call
+// arrived with.
+type stuckServer struct {
+	pb.UnimplementedCNIBackendServer
+	deadlines chan time.Duration
+}
+
+func (s stuckServer) AddNetwork(ctx context.Context, _ *pb.AddNetworkRequest) (*pb.AddNetworkReply, error) {
+	d, ok := ctx.Deadline()
+	left := time.Duration(-1)
+	if ok {
+		left = time.Until(d)
+	}
+	s.deadlines <- left
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func startStuck(t *testing.T) (string, stuckServer) {
+	t.Helper()
+	path := socketPath(t)
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	st := stuckServer{deadlines: make(chan time.Duration, 10)}
+	pb.RegisterCNIBackendServer(srv, st)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	return path, st
+}
+
+// A call ipamd does not answer ends with the caller's deadline, which
+// ipamd learns as well (grpc-timeout).
+func TestDeadline(t *testing.T) { bothTransports(t, testDeadline) }
+
+func testDeadline(t *testing.T, tr rpcclient.Transport) {
+	path, st := startStuck(t)
+	c := dial(t, tr, path, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.AddNetwork(ctx, rpcclient.AddRequest{Key: key("c1")})
+	if !errors.Is(err, rpcclient.ErrUnavailable) {
+		t.Fatalf("error = %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("call returned after %s, long after its 300ms deadline", took)
+	}
+	left := <-st.deadlines
+	if left <= 0 || left > 300*time.Millisecond {
+		t.Errorf("ipamd saw %s left of the call's deadline, want (0, 300ms]", left)
+	}
+}
+
+// Cancelling the caller's context ends a call ipamd does not answer.
+func TestCancel(t *testing.T) { bothTransports(t, testCancel) }
+
+func testCancel(t *testing.T, tr rpcclient.Transport) {
+	path, st := startStuck(t)
+	c := dial(t, tr, path, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-st.deadlines // the call reached ipamd
+		cancel()
+	}()
+	_, err := c.AddNetwork(ctx, rpcclient.AddRequest{Key: key("c1")})
+	if !errors.Is(err, rpcclient.ErrUnavailable) || !strings.Contains(err.Error(), "cancel") {
+		t.Fatalf("error = %v, want ErrUnavailable naming the cancellation", err)
+	}
+}
+
+// Something that is not ipamd listening on the socket is reported as
+// ipamd being unavailable, not as a hang or a crash.
+func TestNotIPAMD(t *testing.T) { bothTransports(t, testNotIPAMD) }
+
+func testNotIPAMD(t *testing.T, tr rpcclient.Transport) {
+	path := socketPath(t)
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lis.Close() })
+	go func() {
+		for {
+			conn, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = conn.Write([]byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
+			_ = conn.Close()
+		}
+	}()
+	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, Transport: tr, DialTimeout: 2 * time.Second, CallTimeout: 2 * time.Second})
+	if err == nil {
+		defer c.Close()
+		_, err = c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
+	}
+	if !errors.Is(err, rpcclient.ErrUnavailable) {
+		t.Fatalf("error = %v, want ErrUnavailable", err)
+	}
+}
+
+// One client serves calls from several goroutines.
+func TestConcurrentCalls(t *testing.T) { bothTransports(t, testConcurrentCalls) }
+
+func testConcurrentCalls(t *testing.T, tr rpcclient.Transport) {
+	const workers, each = 8, 10
+	s := startFake(t, fakeipamd.Config{Addresses: manyAddresses(workers * each)})
+	c := dial(t, tr, s.SocketPath(), "")
+	var wg sync.WaitGroup
+	addrs := make(chan netip.Addr, workers*each)
+	errs := make(chan error, workers*each)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				r, err := c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key(fmt.Sprintf("w%d-%d", w, i))})
+				if err != nil {
+					errs <- err
+					continue
+				}
+				addrs <- r.Allocations[0].Addr
+			}
+		}()
+	}
+	wg.Wait()
+	close(addrs)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	seen := map[netip.Addr]bool{}
+	for a := range addrs {
+		if seen[a] {
+			t.Errorf("address %s handed out twice", a)
+		}
+		seen[a] = true
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d addresses assigned, want %d", len(seen), workers*each)
 	}
 }

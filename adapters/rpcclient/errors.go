@@ -28,12 +28,11 @@ var (
 // ipamd) or by the text "unknown pod" (upstream's ipamd sends
 // "datastore: unknown pod" with code Unknown).
 func mapError(err error) error {
-	st, ok := status.FromError(err)
+	code, msg, ok := statusOf(err)
 	if !ok {
 		return err
 	}
-	msg := st.Message()
-	switch st.Code() {
+	switch code {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
 		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
 	case codes.FailedPrecondition:
@@ -48,5 +47,18 @@ func mapError(err error) error {
 	if strings.Contains(msg, "unknown pod") {
 		return fmt.Errorf("%w: %s", core.ErrUnknownPod, msg)
 	}
-	return fmt.Errorf("ipamd returned %s: %s", st.Code(), msg)
+	return fmt.Errorf("ipamd returned %s: %s", code, msg)
+}
+
+// statusOf returns the gRPC status code and message carried by an error of
+// either transport; ok is false for errors that carry none.
+func statusOf(err error) (code codes.Code, msg string, ok bool) {
+	var ce *callError
+	if errors.As(err, &ce) {
+		return ce.code, ce.msg, true
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code(), st.Message(), true
+	}
+	return codes.Unknown, "", false
 }
