@@ -74,7 +74,9 @@ func key(id string) rpcclient.PodKey {
 	return rpcclient.PodKey{NetworkName: "aws-cni", ContainerID: id, IfName: "eth0"}
 }
 
-func TestDialWithoutServerIsUnavailable(t *testing.T) { bothTransports(t, testDialWithoutServerIsUnavailable) }
+func TestDialWithoutServerIsUnavailable(t *testing.T) {
+	bothTransports(t, testDialWithoutServerIsUnavailable)
+}
 
 func testDialWithoutServerIsUnavailable(t *testing.T, tr rpcclient.Transport) {
 	_, err := rpcclient.DialConfig(context.Background(), rpcclient.Config{SocketPath: socketPath(t), DialTimeout: 5 * time.Second, Transport: tr})
@@ -203,7 +205,9 @@ func testAddNoSuccess(t *testing.T, tr rpcclient.Transport) {
 	}
 }
 
-func TestCallsAfterServerStopsAreUnavailable(t *testing.T) { bothTransports(t, testCallsAfterServerStopsAreUnavailable) }
+func TestCallsAfterServerStopsAreUnavailable(t *testing.T) {
+	bothTransports(t, testCallsAfterServerStopsAreUnavailable)
+}
 
 func testCallsAfterServerStopsAreUnavailable(t *testing.T, tr rpcclient.Transport) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool})
