@@ -2,9 +2,12 @@ package netlink
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -33,14 +36,16 @@ func podHandle(path string) (*nl.Handle, error) {
 	return h, nil
 }
 
-// randomMAC returns a random unicast, locally administered MAC.
-func randomMAC() (net.HardwareAddr, error) {
-	mac := make(net.HardwareAddr, 6)
-	if _, err := rand.Read(mac); err != nil {
-		return nil, err
-	}
+// randomMAC returns a random unicast, locally administered MAC. It need
+// not be unpredictable, only unlikely to collide (as the kernel's own
+// random MACs), so it comes from math/rand rather than the slower
+// crypto/rand.
+func randomMAC() net.HardwareAddr {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	mac := net.HardwareAddr(b[:6])
 	mac[0] = (mac[0] | 0x02) &^ 0x01
-	return mac, nil
+	return mac
 }
 
 // vethPair is a pod's veth pair as preparePair leaves it: both ends up,
@@ -111,23 +116,42 @@ func (d *Datapath) PreparePod(ctx context.Context, p ports.PodSpec) (ports.PodRe
 	if err != nil {
 		return ports.PodResult{}, fmt.Errorf("prepare pod %s: %w", p.ContainerID, err)
 	}
+	// A node with many pods has a long rule list; reading it now takes it
+	// off the path after ipamd's answer, and reading it on a socket of its
+	// own while the pair is made takes it off this call's path too.
+	// Failing only means SetupPod reads it itself.
+	rules := make(chan []nl.Rule, 1)
+	go func() { rules <- d.listRulesAside() }()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	pair, err := d.preparePair(ph, p)
 	if err != nil {
 		ph.Close()
+		<-rules
 		return ports.PodResult{}, fmt.Errorf("prepare pod %s (%s): %w", p.ContainerID, p.HostVeth, err)
 	}
 	d.dropPrepared()
-	pp := &preparedPod{netns: p.Netns, ifName: p.IfName, hostVeth: p.HostVeth, mtu: p.MTU, ph: ph, pair: pair}
-	// A node with many pods has a long rule list; reading it now takes it
-	// off the path after ipamd's answer. Failing here only means SetupPod
-	// reads it itself.
-	if rules, err := dump(d, "list rules", func() ([]nl.Rule, error) { return d.h.RuleList(nl.FAMILY_V4) }); err == nil {
-		pp.rules = rules
-	}
-	d.prepared = pp
+	d.prepared = &preparedPod{netns: p.Netns, ifName: p.IfName, hostVeth: p.HostVeth, mtu: p.MTU, ph: ph, pair: pair, rules: <-rules}
 	return pair.result(), nil
+}
+
+// listRulesAside lists the node's IPv4 rules on a netlink socket of its
+// own, so it can run beside calls on d.h; nil when that fails.
+func (d *Datapath) listRulesAside() []nl.Rule {
+	var h *nl.Handle
+	err := d.inHost(func() (err error) {
+		h, err = nl.NewHandle(unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return nil
+	}
+	defer h.Close()
+	rules, err := dump(d, "list rules", func() ([]nl.Rule, error) { return h.RuleList(nl.FAMILY_V4) })
+	if err != nil {
+		return nil
+	}
+	return rules
 }
 
 // SetupPod wires a pod. See ports.PodNetwork.
@@ -269,7 +293,18 @@ func (d *Datapath) configurePod(ph *nl.Handle, pair vethPair, p ports.PodSpec, r
 // ensureVeth returns the two ends of the pod's veth pair, reusing a pair
 // that is already there and recreating anything else; fresh says it made
 // the pair.
+//
+// A new pod is the common case, so the pair is created straight away; only
+// when the kernel refuses because a name is taken (a retried ADD, leftovers
+// of an earlier attempt) does it look at what is there.
 func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link, fresh bool, err error) {
+	host, pod, err = d.createVeth(ph, p)
+	if err == nil {
+		return host, pod, true, nil
+	}
+	if !isExist(err) {
+		return nil, nil, false, err
+	}
 	host, herr := d.h.LinkByName(p.HostVeth)
 	if herr != nil && !isNotFound(herr) {
 		return nil, nil, false, fmt.Errorf("look up %s: %w", p.HostVeth, kernelErr(herr))
@@ -316,30 +351,43 @@ func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link
 			}
 		}
 	}
-
-	mac, err := randomMAC()
+	host, pod, err = d.createVeth(ph, p)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("make a MAC for %s: %w", p.HostVeth, err)
+		return nil, nil, false, err
 	}
+	return host, pod, true, nil
+}
+
+// createVeth makes the pair from inside the pod's namespace, its peer
+// placed in the node's. Both MACs are chosen here, so the pod end needs no
+// lookup afterwards: the kernel creates it down, with the attributes asked
+// for. An error wraps EEXIST when either name is taken (the kernel then
+// creates neither end).
+func (d *Datapath) createVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link, err error) {
 	attrs := nl.NewLinkAttrs()
 	attrs.Name = p.IfName
 	attrs.MTU = p.MTU
+	attrs.HardwareAddr = randomMAC()
 	veth := &nl.Veth{
 		LinkAttrs:        attrs,
 		PeerName:         p.HostVeth,
-		PeerHardwareAddr: mac,
+		PeerHardwareAddr: randomMAC(),
 		PeerNamespace:    nl.NsFd(int(d.hostNs)),
 	}
 	if err := ph.LinkAdd(veth); err != nil {
-		return nil, nil, false, fmt.Errorf("create veth %s (pod) / %s (node): %w", p.IfName, p.HostVeth, kernelErr(err))
+		return nil, nil, fmt.Errorf("create veth %s (pod) / %s (node): %w", p.IfName, p.HostVeth, kernelErr(err))
 	}
 	if host, err = d.h.LinkByName(p.HostVeth); err != nil {
-		return nil, nil, false, fmt.Errorf("look up new %s: %w", p.HostVeth, kernelErr(err))
+		return nil, nil, fmt.Errorf("look up new %s: %w", p.HostVeth, kernelErr(err))
 	}
-	if pod, err = ph.LinkByName(p.IfName); err != nil {
-		return nil, nil, false, fmt.Errorf("look up new %s in the pod: %w", p.IfName, kernelErr(err))
+	// LinkAdd looked the new link up to fill in its index.
+	if veth.Index == 0 {
+		if pod, err = ph.LinkByName(p.IfName); err != nil {
+			return nil, nil, fmt.Errorf("look up new %s in the pod: %w", p.IfName, kernelErr(err))
+		}
+		return host, pod, nil
 	}
-	return host, pod, true, nil
+	return host, veth, nil
 }
 
 func isVeth(l nl.Link) bool { return l.Type() == "veth" }
@@ -353,20 +401,38 @@ func pairOf(host, pod nl.Link) bool {
 }
 
 // hostVethSysctls keeps the host end out of IPv6 autoconfiguration and
-// forwarding, when the kernel has IPv6 at all.
+// forwarding, when the kernel has IPv6 at all. The values are written
+// without reading them first: the link is new, or re-set to the same.
 func (d *Datapath) hostVethSysctls(name string) error {
 	dir := d.sysctlPath("net", "ipv6", "conf", name)
 	return d.inHost(func() error {
-		if _, err := os.Stat(dir); err != nil {
-			return nil // no IPv6 on this node
-		}
-		for _, kv := range [][2]string{{"accept_ra", "0"}, {"accept_redirects", "1"}, {"forwarding", "0"}} {
-			if _, err := writeSysctl(dir+"/"+kv[0], kv[1]); err != nil {
+		for i, kv := range [][2]string{{"accept_ra", "0"}, {"accept_redirects", "1"}, {"forwarding", "0"}} {
+			err := setSysctl(dir+"/"+kv[0], kv[1])
+			if i == 0 && errors.Is(err, fs.ErrNotExist) {
+				return nil // no IPv6 on this node
+			}
+			if err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// setSysctl writes value to an existing sysctl file.
+func setSysctl(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write sysctl %s: %w", path, err)
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write sysctl %s: %w", path, err)
+	}
+	return nil
 }
 
 // TeardownPod unwires a pod. See ports.PodNetwork. Anything already gone,

@@ -368,3 +368,74 @@ func TestStaleTeardownKeepsNewSandbox(t *testing.T) {
 		}
 	}
 }
+
+// A name taken by something that is not a veth (a bridge here) is not deleted: the pod
+// fails with ErrDuplicate and nothing is created on either side.
+func TestSetupPodRefusesForeignLinks(t *testing.T) {
+	needRoot(t)
+	for _, side := range []string{"node", "pod"} {
+		t.Run(side, func(t *testing.T) {
+			node, pod := newTestNS(t, "node"), newTestNS(t, "pod")
+			d := newDatapath(t, Config{Netns: node.path})
+			p := podSpec("ctr-x", pod, "x", "10.0.1.9", 254)
+			owner, name := node, p.HostVeth
+			if side == "pod" {
+				owner, name = pod, p.IfName
+			}
+			owner.ip(t, "link", "add", name, "type", "bridge")
+			_, err := d.SetupPod(context.Background(), p)
+			if !errors.Is(err, core.ErrDuplicate) || !strings.Contains(err.Error(), name) {
+				t.Fatalf("SetupPod = %v, want ErrDuplicate naming %s", err, name)
+			}
+			links := func(ns *testNS) []string {
+				var out []string
+				ls, err := ns.h.LinkList()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range ls {
+					out = append(out, l.Attrs().Name+"/"+l.Type())
+				}
+				return out
+			}
+			wantNode, wantPod := "[lo/device]", "[lo/device]"
+			if side == "node" {
+				wantNode = "[lo/device " + name + "/bridge]"
+			} else {
+				wantPod = "[lo/device " + name + "/bridge]"
+			}
+			if got := fmt.Sprint(links(node)); got != wantNode {
+				t.Errorf("node links = %s, want %s", got, wantNode)
+			}
+			if got := fmt.Sprint(links(pod)); got != wantPod {
+				t.Errorf("pod links = %s, want %s", got, wantPod)
+			}
+		})
+	}
+}
+
+// A retried ADD with another MTU keeps the pair and changes both ends.
+func TestSetupPodAgainChangesMTU(t *testing.T) {
+	needRoot(t)
+	node, pod := newTestNS(t, "node"), newTestNS(t, "pod")
+	d := newDatapath(t, Config{Netns: node.path})
+	p := podSpec("ctr-m", pod, "m", "10.0.1.11", 254)
+	first := setupPod(t, d, p)
+	p.MTU = 1500
+	again := setupPod(t, d, p)
+	if again != first {
+		t.Errorf("second SetupPod = %+v, want the same pair %+v", again, first)
+	}
+	for _, end := range []struct {
+		ns   *testNS
+		name string
+	}{{node, p.HostVeth}, {pod, p.IfName}} {
+		l, err := end.ns.h.LinkByName(end.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().MTU != 1500 {
+			t.Errorf("%s MTU = %d, want 1500", end.name, l.Attrs().MTU)
+		}
+	}
+}
