@@ -121,7 +121,7 @@ func New(cfg Config, ipam ports.PodIPAM) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, ipam: ipam, log: log, health: health.NewServer(), grpc: grpc.NewServer(), shutdown: make(chan struct{})}
+	s := &Server{cfg: cfg, ipam: ipam, log: log, health: health.NewServer(), grpc: grpc.NewServer(serverOptions...), shutdown: make(chan struct{})}
 	// The health server starts with "" SERVING; nothing is served until
 	// the node is ready.
 	for _, name := range []string{"", HealthServiceAWSNode, HealthServiceAddresses} {
@@ -313,3 +313,18 @@ type watchStream struct {
 }
 
 func (w watchStream) Context() context.Context { return w.ctx }
+
+// serverOptions suit a server whose clients are local processes making a
+// call or two per connection (the plugin is executed once per pod):
+//   - Fixed flow-control windows turn off grpc-go's bandwidth estimation,
+//     which answers a connection's first data with a PING the plugin must
+//     read and acknowledge; 1 MiB is far more than any message here.
+//   - Small read and write buffers: grpc-go allocates 32 KiB of each per
+//     connection, for messages of a few hundred bytes.
+var serverOptions = []grpc.ServerOption{
+	grpc.InitialWindowSize(1 << 20),
+	grpc.InitialConnWindowSize(1 << 20),
+	grpc.ReadBufferSize(4 << 10),
+	grpc.WriteBufferSize(4 << 10),
+}
+
