@@ -354,3 +354,69 @@ func procMemory(tb testing.TB, pid int) (rss, hwm float64) {
 	}
 	return rss, hwm
 }
+
+// BenchmarkCNIAddCompare compares two builds of the node binaries pod by
+// pod: one node runs the binaries under test (VPC_CNI_E2E_BIN), another
+// those in VPC_CNI_COMPARE_BIN, and the ADDs alternate between them (ABBA
+// order), as do the DELs. The machine's speed drifts by tens of percent
+// over seconds, so two benchmark runs one after the other cannot show a
+// change of a few percent; this can. Skipped unless VPC_CNI_COMPARE_BIN is
+// set, e.g. to a bin/ directory built from the previous commit.
+func BenchmarkCNIAddCompare(b *testing.B) {
+	other := os.Getenv("VPC_CNI_COMPARE_BIN")
+	if other == "" {
+		b.Skip("set VPC_CNI_COMPARE_BIN to a directory of aws-cni and aws-k8s-agent binaries to compare with")
+	}
+	dirs := []string{binDir, other}
+	ctx := context.Background()
+	var clusters []*local.Cluster
+	for _, dir := range dirs {
+		cfg := config(b, 1, 0, firewall.BackendAuto)
+		cfg.BinDir = dir
+		cfg.InstanceType = "m5.4xlarge"
+		cfg.Env = map[string]string{"MINIMUM_IP_TARGET": strconv.Itoa(benchPods + 10), "WARM_IP_TARGET": "10"}
+		cfg.Log = slog.New(slog.DiscardHandler)
+		c, err := local.Start(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if td := c.Close(ctx); len(td.Residue)+len(td.Failures) > 0 {
+				b.Errorf("teardown of %s: residue %v failures %v", dir, td.Residue, td.Failures)
+			}
+		}()
+		waitPool(b, c, c.Nodes()[0], benchPods)
+		clusters = append(clusters, c)
+	}
+	var adds, dels [2][]time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var pods [2][]*local.Pod
+		for j := 0; j < 2*benchPods; j++ {
+			k := j % 2
+			if (j/2)%2 == 1 { // ABBA: neither build always goes first
+				k = 1 - k
+			}
+			pod, err := clusters[k].AddPod(ctx, clusters[k].Nodes()[0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			adds[k] = append(adds[k], pod.AddLatency)
+			pods[k] = append(pods[k], pod)
+		}
+		for j := range pods[0] {
+			for k := range clusters {
+				if err := clusters[k].DelPod(ctx, pods[k][j]); err != nil {
+					b.Fatal(err)
+				}
+				dels[k] = append(dels[k], pods[k][j].DelLatency)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(p(adds[0], 50)), "add-p50-ms")
+	b.ReportMetric(ms(p(adds[1], 50)), "compare-add-p50-ms")
+	b.ReportMetric(ms(p(dels[0], 50)), "del-p50-ms")
+	b.ReportMetric(ms(p(dels[1], 50)), "compare-del-p50-ms")
+}
