@@ -327,4 +327,3 @@ var serverOptions = []grpc.ServerOption{
 	grpc.ReadBufferSize(4 << 10),
 	grpc.WriteBufferSize(4 << 10),
 }
-
