@@ -511,3 +511,30 @@ func testConcurrentCalls(t *testing.T, tr rpcclient.Transport) {
 		t.Errorf("%d addresses assigned, want %d", len(seen), workers*each)
 	}
 }
+
+// Closing the client ends a call ipamd does not answer, without waiting
+// for the call's deadline.
+func TestCloseEndsCall(t *testing.T) { bothTransports(t, testCloseEndsCall) }
+
+func testCloseEndsCall(t *testing.T, tr rpcclient.Transport) {
+	path, st := startStuck(t)
+	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, Transport: tr, CallTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		<-st.deadlines // the call reached ipamd
+		c.Close()
+	}()
+	start := time.Now()
+	_, err = c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
+	if !errors.Is(err, rpcclient.ErrUnavailable) {
+		t.Fatalf("error = %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("call ended %s after it started, not when the client closed", took)
+	}
+	if _, err := c.Health(context.Background(), ""); !errors.Is(err, rpcclient.ErrUnavailable) {
+		t.Errorf("call after Close = %v, want ErrUnavailable", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -34,7 +35,7 @@ import (
 // Long-lived callers can use TransportGRPC instead; the client tests run
 // against both.
 type directConn struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // held for a whole call: one call at a time
 	conn   net.Conn
 	fr     *http2.Framer
 	out    bytes.Buffer // frames are built here, then written at once
@@ -44,6 +45,12 @@ type directConn struct {
 	ua     string
 	next   uint32 // next stream id (odd, client-initiated)
 	broken error  // set once the connection cannot carry more calls
+
+	// Closing does not wait for a call in progress: it closes the socket,
+	// which ends the call's read.
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // The windows the client grants ipamd for replies: large enough that a
@@ -87,17 +94,11 @@ func dialDirect(ctx context.Context, path, userAgent string, timeout time.Durati
 }
 
 func (c *directConn) close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.broken == nil {
-		c.broken = errors.New("connection closed")
-	}
-	if c.conn == nil {
-		return nil
-	}
-	err := c.conn.Close()
-	c.conn = nil
-	return err
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.closeErr = c.conn.Close()
+	})
+	return c.closeErr
 }
 
 // callError is a gRPC status received from ipamd (or made up from what
@@ -123,6 +124,9 @@ func (c *directConn) invoke(ctx context.Context, method string, req, resp proto.
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return &callError{codes.Unavailable, "connection to " + c.path + " closed"}
+	}
 	if c.broken != nil {
 		return &callError{codes.Unavailable, "connection to " + c.path + " unusable: " + c.broken.Error()}
 	}
@@ -138,7 +142,13 @@ func (c *directConn) invoke(ctx context.Context, method string, req, resp proto.
 		_ = c.conn.SetDeadline(time.Time{})
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer func() {
+		// Cancelled as the call ended: the deadline in the past may land
+		// after the next call set its own, so this connection is done.
+		if !stop() && c.broken == nil {
+			c.broken = errors.New("call cancelled")
+		}
+	}()
 
 	id := c.next
 	c.next += 2
