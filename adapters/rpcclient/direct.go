@@ -233,6 +233,11 @@ func (c *directConn) exchange(id uint32, method string, msg []byte, deadline tim
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
+				// The only setting that binds this client: the size of
+				// ipamd's header table, which the encoder must not exceed.
+				if v, ok := f.Value(http2.SettingHeaderTableSize); ok {
+					c.henc.SetMaxDynamicTableSizeLimit(v)
+				}
 				if err := c.fr.WriteSettingsAck(); err != nil {
 					return nil, err
 				}
