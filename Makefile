@@ -92,8 +92,9 @@ generate:
 
 ## proto: regenerate the gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
 proto:
-	cd adapters/rpc/pb && protoc --go_out=. --go_opt=paths=source_relative \
-		--go-grpc_out=. --go-grpc_opt=paths=source_relative rpc.proto
+	cd adapters/rpc/pb && protoc --go_out=. --go_opt=paths=source_relative rpc.proto health.proto
+	cd adapters/rpc/rpcgrpc && protoc -I . -I ../pb --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative service.proto
 
 clean:
 	rm -rf $(BIN)

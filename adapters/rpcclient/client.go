@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
@@ -22,10 +21,10 @@ const DefaultSocketPath = "/var/run/aws-node/ipamd.sock"
 type Config struct {
 	// SocketPath is ipamd's unix socket (DefaultSocketPath when empty).
 	SocketPath string
-	// Transport chooses the gRPC implementation (TransportDirect when
-	// zero).
-	Transport Transport
-	// DialTimeout bounds connecting to the socket, and with TransportGRPC
+	// Dialer opens the connection; nil is the direct transport (see
+	// direct.go), adapters/rpcclient/grpcconn.Dial is grpc-go's.
+	Dialer Dialer
+	// DialTimeout bounds connecting to the socket, and with grpcconn
 	// completing the HTTP/2 handshake (2 s when zero). A missing socket
 	// fails at once.
 	DialTimeout time.Duration
@@ -50,47 +49,39 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Transport is how a Client speaks gRPC to ipamd.
-type Transport int
+// Conn carries unary gRPC calls to ipamd: method is the full method name
+// ("/rpc.CNIBackend/AddNetwork"). An error carrying a gRPC status should be
+// made with StatusError, so the client maps it to its sentinels.
+type Conn interface {
+	Invoke(ctx context.Context, method string, req, resp proto.Message) error
+	Close() error
+}
 
+// Dialer opens a Conn to ipamd's socket at path (absolute, existing)
+// within timeout. Errors for a socket that refuses connections should wrap
+// ErrUnavailable.
+type Dialer func(ctx context.Context, path string, timeout time.Duration) (Conn, error)
+
+// The full gRPC method names the client calls (the tests check them
+// against the generated stubs, which this package does not import so that
+// the plugin does not link grpc-go).
 const (
-	// TransportDirect is one HTTP/2 connection making one call at a time
-	// with no goroutines of its own (see direct.go): the cheapest for a
-	// process that makes a call or two and exits, like the CNI plugin.
-	// Connecting only opens the socket; the HTTP/2 handshake travels with
-	// the first call. A connection that broke is not redialled.
-	TransportDirect Transport = iota
-	// TransportGRPC is grpc-go's ClientConn: concurrent calls, reconnects;
-	// for long-lived callers. Connecting waits for the HTTP/2 handshake.
-	TransportGRPC
+	methodAddNetwork      = "/rpc.CNIBackend/AddNetwork"
+	methodDelNetwork      = "/rpc.CNIBackend/DelNetwork"
+	methodListAllocations = "/rpc.IPAMAdmin/ListAllocations"
+	methodHealthCheck     = "/grpc.health.v1.Health/Check"
 )
 
-func (t Transport) String() string {
-	switch t {
-	case TransportDirect:
-		return "direct"
-	case TransportGRPC:
-		return "grpc"
-	}
-	return fmt.Sprintf("Transport(%d)", int(t))
-}
-
-// transport makes unary calls by full method name.
-type transport interface {
-	invoke(ctx context.Context, method string, req, resp proto.Message) error
-	close() error
-}
-
 // Client is a connection to ipamd. It is safe for concurrent use (calls
-// over TransportDirect take turns); Close it when done.
+// over the direct transport take turns); Close it when done.
 type Client struct {
 	cfg Config
-	t   transport
+	t   Conn
 }
 
 // New connects to ipamd. It returns an error wrapping ErrUnavailable when the
-// socket is missing or refuses connections, or (TransportGRPC) does not
-// finish the handshake within cfg.DialTimeout.
+// socket is missing or refuses connections, or (grpcconn) does not finish
+// the handshake within cfg.DialTimeout.
 func New(cfg Config) (*Client, error) {
 	return connect(context.Background(), cfg)
 }
@@ -121,18 +112,13 @@ func connect(ctx context.Context, cfg Config) (*Client, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("connect to ipamd at %s: %w: %v", path, ErrUnavailable, err)
 	}
-	var (
-		t   transport
-		err error
-	)
-	switch cfg.Transport {
-	case TransportDirect:
-		t, err = dialDirect(ctx, path, "vpc-cni/"+cfg.ClientVersion, cfg.DialTimeout)
-	case TransportGRPC:
-		t, err = dialGRPC(ctx, path, cfg.DialTimeout)
-	default:
-		return nil, fmt.Errorf("connect to ipamd at %s: unknown transport %s", path, cfg.Transport)
+	dial := cfg.Dialer
+	if dial == nil {
+		dial = func(ctx context.Context, path string, timeout time.Duration) (Conn, error) {
+			return dialDirect(ctx, path, "vpc-cni/"+cfg.ClientVersion, timeout)
+		}
 	}
+	t, err := dial(ctx, path, cfg.DialTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("connect to ipamd at %s: %w", path, err)
 	}
@@ -141,7 +127,7 @@ func connect(ctx context.Context, cfg Config) (*Client, error) {
 
 // Close releases the connection.
 func (c *Client) Close() error {
-	if err := c.t.close(); err != nil {
+	if err := c.t.Close(); err != nil {
 		return fmt.Errorf("close ipamd connection: %w", err)
 	}
 	return nil
@@ -231,7 +217,7 @@ func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.AddNetworkReply)
-	err := c.t.invoke(ctx, pb.CNIBackend_AddNetwork_FullMethodName, &pb.AddNetworkRequest{
+	err := c.t.Invoke(ctx, methodAddNetwork, &pb.AddNetworkRequest{
 		ClientVersion:              c.cfg.ClientVersion,
 		K8S_POD_NAME:               r.Pod.Name,
 		K8S_POD_NAMESPACE:          r.Pod.Namespace,
@@ -283,7 +269,7 @@ func (c *Client) DelNetwork(ctx context.Context, r DelRequest) (DelReply, error)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.DelNetworkReply)
-	err := c.t.invoke(ctx, pb.CNIBackend_DelNetwork_FullMethodName, &pb.DelNetworkRequest{
+	err := c.t.Invoke(ctx, methodDelNetwork, &pb.DelNetworkRequest{
 		ClientVersion:              c.cfg.ClientVersion,
 		K8S_POD_NAME:               r.Pod.Name,
 		K8S_POD_NAMESPACE:          r.Pod.Namespace,
@@ -316,7 +302,7 @@ func (c *Client) ListAllocations(ctx context.Context, networkName string) ([]All
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.ListAllocationsReply)
-	err := c.t.invoke(ctx, pb.IPAMAdmin_ListAllocations_FullMethodName, &pb.ListAllocationsRequest{
+	err := c.t.Invoke(ctx, methodListAllocations, &pb.ListAllocationsRequest{
 		ClientVersion: c.cfg.ClientVersion,
 		NetworkName:   networkName,
 	}, resp)
@@ -357,8 +343,8 @@ const (
 func (c *Client) Health(ctx context.Context, service string) (HealthStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	resp := new(healthpb.HealthCheckResponse)
-	err := c.t.invoke(ctx, healthpb.Health_Check_FullMethodName, &healthpb.HealthCheckRequest{Service: service}, resp)
+	resp := new(pb.HealthCheckResponse)
+	err := c.t.Invoke(ctx, methodHealthCheck, &pb.HealthCheckRequest{Service: service}, resp)
 	if err != nil {
 		if code, _, ok := statusOf(err); ok && code == codes.NotFound {
 			return ServiceUnknown, nil
@@ -366,11 +352,11 @@ func (c *Client) Health(ctx context.Context, service string) (HealthStatus, erro
 		return StatusUnknown, fmt.Errorf("check health of %q: %w", service, mapError(err))
 	}
 	switch resp.GetStatus() {
-	case healthpb.HealthCheckResponse_SERVING:
+	case pb.HealthCheckResponse_SERVING:
 		return Serving, nil
-	case healthpb.HealthCheckResponse_NOT_SERVING:
+	case pb.HealthCheckResponse_NOT_SERVING:
 		return NotServing, nil
-	case healthpb.HealthCheckResponse_SERVICE_UNKNOWN:
+	case pb.HealthCheckResponse_SERVICE_UNKNOWN:
 		return ServiceUnknown, nil
 	default:
 		return StatusUnknown, nil

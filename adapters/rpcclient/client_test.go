@@ -17,8 +17,10 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient/fakeipamd"
+	"github.com/vpc-cni/vpc-cni/adapters/rpcclient/grpcconn"
 	"github.com/vpc-cni/vpc-cni/core"
 )
 
@@ -47,9 +49,9 @@ func startFake(t *testing.T, cfg fakeipamd.Config) *fakeipamd.Server {
 	return s
 }
 
-func dial(t *testing.T, tr rpcclient.Transport, path, version string) *rpcclient.Client {
+func dial(t *testing.T, tr rpcclient.Dialer, path, version string) *rpcclient.Client {
 	t.Helper()
-	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, ClientVersion: version, Transport: tr})
+	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, ClientVersion: version, Dialer: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +66,9 @@ var pool = []fakeipamd.Address{
 
 // bothTransports runs a test against each client transport: the suite is
 // the contract both must meet against the same server.
-func bothTransports(t *testing.T, test func(*testing.T, rpcclient.Transport)) {
-	for _, tr := range []rpcclient.Transport{rpcclient.TransportDirect, rpcclient.TransportGRPC} {
-		t.Run(tr.String(), func(t *testing.T) { test(t, tr) })
-	}
+func bothTransports(t *testing.T, test func(*testing.T, rpcclient.Dialer)) {
+	t.Run("direct", func(t *testing.T) { test(t, nil) })
+	t.Run("grpc", func(t *testing.T) { test(t, grpcconn.Dial) })
 }
 
 func key(id string) rpcclient.PodKey {
@@ -78,8 +79,8 @@ func TestDialWithoutServerIsUnavailable(t *testing.T) {
 	bothTransports(t, testDialWithoutServerIsUnavailable)
 }
 
-func testDialWithoutServerIsUnavailable(t *testing.T, tr rpcclient.Transport) {
-	_, err := rpcclient.DialConfig(context.Background(), rpcclient.Config{SocketPath: socketPath(t), DialTimeout: 5 * time.Second, Transport: tr})
+func testDialWithoutServerIsUnavailable(t *testing.T, tr rpcclient.Dialer) {
+	_, err := rpcclient.DialConfig(context.Background(), rpcclient.Config{SocketPath: socketPath(t), DialTimeout: 5 * time.Second, Dialer: tr})
 	if !errors.Is(err, rpcclient.ErrUnavailable) {
 		t.Fatalf("Dial error = %v, want ErrUnavailable", err)
 	}
@@ -90,7 +91,7 @@ func testDialWithoutServerIsUnavailable(t *testing.T, tr rpcclient.Transport) {
 
 func TestAddDelRoundTrip(t *testing.T) { bothTransports(t, testAddDelRoundTrip) }
 
-func testAddDelRoundTrip(t *testing.T, tr rpcclient.Transport) {
+func testAddDelRoundTrip(t *testing.T, tr rpcclient.Dialer) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool, ServerVersion: "v9"})
 	c := dial(t, tr, s.SocketPath(), "v9")
 	ctx := context.Background()
@@ -149,7 +150,7 @@ func testAddDelRoundTrip(t *testing.T, tr rpcclient.Transport) {
 
 func TestErrorMapping(t *testing.T) { bothTransports(t, testErrorMapping) }
 
-func testErrorMapping(t *testing.T, tr rpcclient.Transport) {
+func testErrorMapping(t *testing.T, tr rpcclient.Dialer) {
 	tests := []struct {
 		name    string
 		cfg     fakeipamd.Config
@@ -193,7 +194,7 @@ func testErrorMapping(t *testing.T, tr rpcclient.Transport) {
 
 func TestAddNoSuccess(t *testing.T) { bothTransports(t, testAddNoSuccess) }
 
-func testAddNoSuccess(t *testing.T, tr rpcclient.Transport) {
+func testAddNoSuccess(t *testing.T, tr rpcclient.Dialer) {
 	s := startFake(t, fakeipamd.Config{}) // empty pool
 	c := dial(t, tr, s.SocketPath(), "")
 	r, err := c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
@@ -209,7 +210,7 @@ func TestCallsAfterServerStopsAreUnavailable(t *testing.T) {
 	bothTransports(t, testCallsAfterServerStopsAreUnavailable)
 }
 
-func testCallsAfterServerStopsAreUnavailable(t *testing.T, tr rpcclient.Transport) {
+func testCallsAfterServerStopsAreUnavailable(t *testing.T, tr rpcclient.Dialer) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool})
 	c := dial(t, tr, s.SocketPath(), "")
 	s.Close()
@@ -221,7 +222,7 @@ func testCallsAfterServerStopsAreUnavailable(t *testing.T, tr rpcclient.Transpor
 
 func TestListAllocations(t *testing.T) { bothTransports(t, testListAllocations) }
 
-func testListAllocations(t *testing.T, tr rpcclient.Transport) {
+func testListAllocations(t *testing.T, tr rpcclient.Dialer) {
 	s := startFake(t, fakeipamd.Config{Addresses: append(pool, fakeipamd.Address{Addr: netip.MustParseAddr("2600::5")})})
 	ctx := context.Background()
 	for _, k := range []rpcclient.PodKey{key("b"), {NetworkName: "other", ContainerID: "x", IfName: "eth0"}, key("a")} {
@@ -250,7 +251,7 @@ func testListAllocations(t *testing.T, tr rpcclient.Transport) {
 
 func TestHealth(t *testing.T) { bothTransports(t, testHealth) }
 
-func testHealth(t *testing.T, tr rpcclient.Transport) {
+func testHealth(t *testing.T, tr rpcclient.Dialer) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool[:1]})
 	c := dial(t, tr, s.SocketPath(), "")
 	ctx := context.Background()
@@ -277,7 +278,7 @@ func testHealth(t *testing.T, tr rpcclient.Transport) {
 
 // badServer answers AddNetwork with an address that does not parse.
 type badServer struct {
-	pb.UnimplementedCNIBackendServer
+	rpcgrpc.UnimplementedCNIBackendServer
 }
 
 func (badServer) AddNetwork(context.Context, *pb.AddNetworkRequest) (*pb.AddNetworkReply, error) {
@@ -286,14 +287,14 @@ func (badServer) AddNetwork(context.Context, *pb.AddNetworkRequest) (*pb.AddNetw
 
 func TestMalformedReplyIsAnError(t *testing.T) { bothTransports(t, testMalformedReplyIsAnError) }
 
-func testMalformedReplyIsAnError(t *testing.T, tr rpcclient.Transport) {
+func testMalformedReplyIsAnError(t *testing.T, tr rpcclient.Dialer) {
 	path := socketPath(t)
 	lis, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	pb.RegisterCNIBackendServer(srv, badServer{})
+	rpcgrpc.RegisterCNIBackendServer(srv, badServer{})
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	c := dial(t, tr, path, "")
@@ -318,7 +319,7 @@ func manyAddresses(n int) []fakeipamd.Address {
 // window and spans many frames.
 func TestLargeReply(t *testing.T) { bothTransports(t, testLargeReply) }
 
-func testLargeReply(t *testing.T, tr rpcclient.Transport) {
+func testLargeReply(t *testing.T, tr rpcclient.Dialer) {
 	const n = 3000
 	s := startFake(t, fakeipamd.Config{Addresses: manyAddresses(n)})
 	for i := 0; i < n; i++ {
@@ -352,7 +353,7 @@ func testLargeReply(t *testing.T, tr rpcclient.Transport) {
 // percent-encodes on the wire.
 func TestErrorMessageEncoding(t *testing.T) { bothTransports(t, testErrorMessageEncoding) }
 
-func testErrorMessageEncoding(t *testing.T, tr rpcclient.Transport) {
+func testErrorMessageEncoding(t *testing.T, tr rpcclient.Dialer) {
 	const msg = "pool 100% used: no address on ENI eni-0ab (ünïcode)\nsecond line %41"
 	s := startFake(t, fakeipamd.Config{Addresses: pool})
 	s.FailAdd(fakeipamd.Failure{Code: codes.Internal, Message: msg})
@@ -369,7 +370,7 @@ func testErrorMessageEncoding(t *testing.T, tr rpcclient.Transport) {
 // stuckServer never answers AddNetwork; it reports the deadline each call
 // arrived with.
 type stuckServer struct {
-	pb.UnimplementedCNIBackendServer
+	rpcgrpc.UnimplementedCNIBackendServer
 	deadlines chan time.Duration
 }
 
@@ -393,7 +394,7 @@ func startStuck(t *testing.T) (string, stuckServer) {
 	}
 	srv := grpc.NewServer()
 	st := stuckServer{deadlines: make(chan time.Duration, 10)}
-	pb.RegisterCNIBackendServer(srv, st)
+	rpcgrpc.RegisterCNIBackendServer(srv, st)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	return path, st
@@ -403,7 +404,7 @@ func startStuck(t *testing.T) (string, stuckServer) {
 // ipamd learns as well (grpc-timeout).
 func TestDeadline(t *testing.T) { bothTransports(t, testDeadline) }
 
-func testDeadline(t *testing.T, tr rpcclient.Transport) {
+func testDeadline(t *testing.T, tr rpcclient.Dialer) {
 	path, st := startStuck(t)
 	c := dial(t, tr, path, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -425,7 +426,7 @@ func testDeadline(t *testing.T, tr rpcclient.Transport) {
 // Cancelling the caller's context ends a call ipamd does not answer.
 func TestCancel(t *testing.T) { bothTransports(t, testCancel) }
 
-func testCancel(t *testing.T, tr rpcclient.Transport) {
+func testCancel(t *testing.T, tr rpcclient.Dialer) {
 	path, st := startStuck(t)
 	c := dial(t, tr, path, "")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -443,7 +444,7 @@ func testCancel(t *testing.T, tr rpcclient.Transport) {
 // ipamd being unavailable, not as a hang or a crash.
 func TestNotIPAMD(t *testing.T) { bothTransports(t, testNotIPAMD) }
 
-func testNotIPAMD(t *testing.T, tr rpcclient.Transport) {
+func testNotIPAMD(t *testing.T, tr rpcclient.Dialer) {
 	path := socketPath(t)
 	lis, err := net.Listen("unix", path)
 	if err != nil {
@@ -460,7 +461,7 @@ func testNotIPAMD(t *testing.T, tr rpcclient.Transport) {
 			_ = conn.Close()
 		}
 	}()
-	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, Transport: tr, DialTimeout: 2 * time.Second, CallTimeout: 2 * time.Second})
+	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, Dialer: tr, DialTimeout: 2 * time.Second, CallTimeout: 2 * time.Second})
 	if err == nil {
 		defer c.Close()
 		_, err = c.AddNetwork(context.Background(), rpcclient.AddRequest{Key: key("c1")})
@@ -473,7 +474,7 @@ func testNotIPAMD(t *testing.T, tr rpcclient.Transport) {
 // One client serves calls from several goroutines.
 func TestConcurrentCalls(t *testing.T) { bothTransports(t, testConcurrentCalls) }
 
-func testConcurrentCalls(t *testing.T, tr rpcclient.Transport) {
+func testConcurrentCalls(t *testing.T, tr rpcclient.Dialer) {
 	const workers, each = 8, 10
 	s := startFake(t, fakeipamd.Config{Addresses: manyAddresses(workers * each)})
 	c := dial(t, tr, s.SocketPath(), "")
@@ -516,9 +517,9 @@ func testConcurrentCalls(t *testing.T, tr rpcclient.Transport) {
 // for the call's deadline.
 func TestCloseEndsCall(t *testing.T) { bothTransports(t, testCloseEndsCall) }
 
-func testCloseEndsCall(t *testing.T, tr rpcclient.Transport) {
+func testCloseEndsCall(t *testing.T, tr rpcclient.Dialer) {
 	path, st := startStuck(t)
-	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, Transport: tr, CallTimeout: time.Minute})
+	c, err := rpcclient.New(rpcclient.Config{SocketPath: path, Dialer: tr, CallTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

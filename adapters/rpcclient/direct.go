@@ -32,8 +32,8 @@ import (
 // sending anything, which costs a cold process about 1.2 ms per ADD on a
 // 2-core node against about 0.6 ms here (the connection preface, settings,
 // request headers and message go out in one write; see docs/local.md).
-// Long-lived callers can use TransportGRPC instead; the client tests run
-// against both.
+// Long-lived callers can use grpc-go's client instead
+// (adapters/rpcclient/grpcconn); the client tests run against both.
 type directConn struct {
 	mu     sync.Mutex // held for a whole call: one call at a time
 	conn   net.Conn
@@ -93,7 +93,8 @@ func dialDirect(ctx context.Context, path, userAgent string, timeout time.Durati
 	return c, nil
 }
 
-func (c *directConn) close() error {
+// Close closes the connection, ending a call in progress.
+func (c *directConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		c.closeErr = c.conn.Close()
@@ -112,9 +113,9 @@ func (e *callError) Error() string {
 	return fmt.Sprintf("rpc error: code = %s desc = %s", e.code, e.msg)
 }
 
-// invoke makes one unary call: method is the full gRPC method name
+// Invoke makes one unary call: method is the full gRPC method name
 // ("/rpc.CNIBackend/AddNetwork").
-func (c *directConn) invoke(ctx context.Context, method string, req, resp proto.Message) error {
+func (c *directConn) Invoke(ctx context.Context, method string, req, resp proto.Message) error {
 	msg, err := proto.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode %s request: %w", method, err)

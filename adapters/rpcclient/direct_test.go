@@ -7,6 +7,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 )
 
 func TestEncodeTimeout(t *testing.T) {
@@ -68,5 +73,44 @@ func TestFinishRejectsMalformedReplies(t *testing.T) {
 	msg, err := finish("/m", []byte{0, 0, 0, 0, 2, 8, 1}, 0, "")
 	if err != nil || string(msg) != "\x08\x01" {
 		t.Errorf("finish of a valid reply = %q, %v", msg, err)
+	}
+}
+
+// The method names the client calls are those of the generated stubs and
+// of grpc's health service; the health messages are grpc.health.v1's on
+// the wire.
+func TestMethodNamesAndHealthWire(t *testing.T) {
+	for got, want := range map[string]string{
+		methodAddNetwork:      rpcgrpc.CNIBackend_AddNetwork_FullMethodName,
+		methodDelNetwork:      rpcgrpc.CNIBackend_DelNetwork_FullMethodName,
+		methodListAllocations: rpcgrpc.IPAMAdmin_ListAllocations_FullMethodName,
+		methodHealthCheck:     healthpb.Health_Check_FullMethodName,
+	} {
+		if got != want {
+			t.Errorf("method %q, generated stubs say %q", got, want)
+		}
+	}
+	b, err := proto.Marshal(&pb.HealthCheckRequest{Service: "vpc-cni.addresses"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req healthpb.HealthCheckRequest
+	if err := proto.Unmarshal(b, &req); err != nil || req.GetService() != "vpc-cni.addresses" {
+		t.Errorf("our request read as grpc.health.v1: %v, %v", req.GetService(), err)
+	}
+	for st, want := range map[healthpb.HealthCheckResponse_ServingStatus]pb.HealthCheckResponse_ServingStatus{
+		healthpb.HealthCheckResponse_UNKNOWN:         pb.HealthCheckResponse_UNKNOWN,
+		healthpb.HealthCheckResponse_SERVING:         pb.HealthCheckResponse_SERVING,
+		healthpb.HealthCheckResponse_NOT_SERVING:     pb.HealthCheckResponse_NOT_SERVING,
+		healthpb.HealthCheckResponse_SERVICE_UNKNOWN: pb.HealthCheckResponse_SERVICE_UNKNOWN,
+	} {
+		b, err := proto.Marshal(&healthpb.HealthCheckResponse{Status: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp pb.HealthCheckResponse
+		if err := proto.Unmarshal(b, &resp); err != nil || resp.GetStatus() != want {
+			t.Errorf("grpc.health.v1 status %s read as %s (%v), want %s", st, resp.GetStatus(), err, want)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/vpc-cni/vpc-cni/core"
 )
@@ -50,15 +49,16 @@ func mapError(err error) error {
 	return fmt.Errorf("ipamd returned %s: %s", code, msg)
 }
 
-// statusOf returns the gRPC status code and message carried by an error of
-// either transport; ok is false for errors that carry none.
+// StatusError is a gRPC status as an error a Conn returns.
+func StatusError(code codes.Code, msg string) error { return &callError{code, msg} }
+
+// statusOf returns the gRPC status code and message carried by an error
+// (made by StatusError or the direct transport); ok is false for errors
+// that carry none.
 func statusOf(err error) (code codes.Code, msg string, ok bool) {
 	var ce *callError
 	if errors.As(err, &ce) {
 		return ce.code, ce.msg, true
-	}
-	if st, ok := status.FromError(err); ok {
-		return st.Code(), st.Message(), true
 	}
 	return codes.Unknown, "", false
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
@@ -39,7 +40,7 @@ func (s *Server) notReady() error {
 }
 
 type cniBackend struct {
-	pb.UnimplementedCNIBackendServer
+	rpcgrpc.UnimplementedCNIBackendServer
 	s *Server
 }
 
@@ -169,7 +170,7 @@ func codeOf(err error) codes.Code {
 }
 
 type ipamAdmin struct {
-	pb.UnimplementedIPAMAdminServer
+	rpcgrpc.UnimplementedIPAMAdminServer
 	s *Server
 }
 
@@ -199,7 +200,7 @@ func (a *ipamAdmin) ListAllocations(_ context.Context, in *pb.ListAllocationsReq
 }
 
 type configServer struct {
-	pb.UnimplementedConfigServerBackendServer
+	rpcgrpc.UnimplementedConfigServerBackendServer
 	s *Server
 }
 

@@ -19,7 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
@@ -98,9 +98,9 @@ type Server struct {
 }
 
 var (
-	_ pb.CNIBackendServer          = (*cniBackend)(nil)
-	_ pb.IPAMAdminServer           = (*ipamAdmin)(nil)
-	_ pb.ConfigServerBackendServer = (*configServer)(nil)
+	_ rpcgrpc.CNIBackendServer          = (*cniBackend)(nil)
+	_ rpcgrpc.IPAMAdminServer           = (*ipamAdmin)(nil)
+	_ rpcgrpc.ConfigServerBackendServer = (*configServer)(nil)
 )
 
 // New builds a server. It touches nothing on disk; Start listens.
@@ -128,10 +128,10 @@ func New(cfg Config, ipam ports.PodIPAM) (*Server, error) {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 	s.lastNode, s.lastAddr = healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_NOT_SERVING
-	pb.RegisterCNIBackendServer(s.grpc, &cniBackend{s: s})
-	pb.RegisterIPAMAdminServer(s.grpc, &ipamAdmin{s: s})
+	rpcgrpc.RegisterCNIBackendServer(s.grpc, &cniBackend{s: s})
+	rpcgrpc.RegisterIPAMAdminServer(s.grpc, &ipamAdmin{s: s})
 	if cfg.NodeInfo != nil {
-		pb.RegisterConfigServerBackendServer(s.grpc, &configServer{s: s})
+		rpcgrpc.RegisterConfigServerBackendServer(s.grpc, &configServer{s: s})
 	}
 	healthpb.RegisterHealthServer(s.grpc, &stoppableHealth{Server: s.health, shutdown: s.shutdown})
 	return s, nil

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
@@ -128,8 +129,8 @@ func (o *countingObserver) DelRequest(r string) {
 type harness struct {
 	srv  *Server
 	conn *grpc.ClientConn
-	cni  pb.CNIBackendClient
-	adm  pb.IPAMAdminClient
+	cni  rpcgrpc.CNIBackendClient
+	adm  rpcgrpc.IPAMAdminClient
 	hc   healthpb.HealthClient
 	obs  *countingObserver
 }
@@ -167,7 +168,7 @@ func start(t *testing.T, ipam ports.PodIPAM, mutate func(*Config)) *harness {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{srv: srv, conn: conn, cni: pb.NewCNIBackendClient(conn), adm: pb.NewIPAMAdminClient(conn), hc: healthpb.NewHealthClient(conn), obs: obs}
+	return &harness{srv: srv, conn: conn, cni: rpcgrpc.NewCNIBackendClient(conn), adm: rpcgrpc.NewIPAMAdminClient(conn), hc: healthpb.NewHealthClient(conn), obs: obs}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -419,7 +420,7 @@ func TestHealthRefreshesPeriodically(t *testing.T) {
 
 func TestConfigServer(t *testing.T) {
 	h := start(t, newFakeIPAM(), func(c *Config) { c.NetworkPolicyMode = "strict" })
-	r, err := pb.NewConfigServerBackendClient(h.conn).GetNetworkPolicyConfigs(ctx(t), &pb.Empty{})
+	r, err := rpcgrpc.NewConfigServerBackendClient(h.conn).GetNetworkPolicyConfigs(ctx(t), &pb.Empty{})
 	if err != nil {
 		t.Fatal(err)
 	}

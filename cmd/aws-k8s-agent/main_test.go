@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/app/version"
 )
 
@@ -102,7 +103,7 @@ func (a *agent) add(t testing.TB, i int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := pb.NewCNIBackendClient(a.conn).AddNetwork(ctx, &pb.AddNetworkRequest{ClientVersion: version.Get(),
+	r, err := rpcgrpc.NewCNIBackendClient(a.conn).AddNetwork(ctx, &pb.AddNetworkRequest{ClientVersion: version.Get(),
 		K8S_POD_NAME: fmt.Sprintf("pod-%d", i), K8S_POD_NAMESPACE: "default", ContainerID: fmt.Sprintf("c-%d", i), IfName: "eth0", NetworkName: "aws-cni"})
 	if err != nil || !r.GetSuccess() {
 		t.Fatalf("AddNetwork %d = %v, %v", i, r, err)

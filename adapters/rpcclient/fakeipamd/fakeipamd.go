@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
 )
 
@@ -134,9 +135,9 @@ func New(cfg Config) (*Server, error) {
 		assigned:  map[rpcclient.PodKey]assignment{},
 		healthSet: map[string]bool{},
 	}
-	pb.RegisterCNIBackendServer(s.srv, cniBackend{s: s})
+	rpcgrpc.RegisterCNIBackendServer(s.srv, cniBackend{s: s})
 	if !cfg.WithoutAdmin {
-		pb.RegisterIPAMAdminServer(s.srv, ipamAdmin{s: s})
+		rpcgrpc.RegisterIPAMAdminServer(s.srv, ipamAdmin{s: s})
 	}
 	healthpb.RegisterHealthServer(s.srv, s.health)
 	s.mu.Lock()
@@ -278,7 +279,7 @@ func metadata(a Address) *pb.IPAllocationMetadata {
 }
 
 type cniBackend struct {
-	pb.UnimplementedCNIBackendServer
+	rpcgrpc.UnimplementedCNIBackendServer
 	s *Server
 }
 
@@ -342,7 +343,7 @@ func (b cniBackend) DelNetwork(_ context.Context, r *pb.DelNetworkRequest) (*pb.
 }
 
 type ipamAdmin struct {
-	pb.UnimplementedIPAMAdminServer
+	rpcgrpc.UnimplementedIPAMAdminServer
 	s *Server
 }
 

@@ -1,4 +1,7 @@
-package rpcclient
+// Package grpcconn is an rpcclient.Dialer over grpc-go's ClientConn:
+// concurrent calls and reconnects, for long-lived callers. The CNI plugin
+// uses rpcclient's own direct transport instead, and does not link this.
+package grpcconn
 
 import (
 	"context"
@@ -9,15 +12,22 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
 )
 
-// grpcConn is TransportGRPC: a grpc-go ClientConn.
 type grpcConn struct {
 	cc *grpc.ClientConn
 }
 
-func dialGRPC(ctx context.Context, path string, timeout time.Duration) (*grpcConn, error) {
+var _ rpcclient.Dialer = Dial
+
+// Dial connects to ipamd's socket at path and waits, up to timeout, for
+// the HTTP/2 handshake. A socket that refuses connections is an error
+// wrapping rpcclient.ErrUnavailable.
+func Dial(ctx context.Context, path string, timeout time.Duration) (rpcclient.Conn, error) {
 	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
@@ -36,11 +46,18 @@ func dialGRPC(ctx context.Context, path string, timeout time.Duration) (*grpcCon
 	return &grpcConn{cc: cc}, nil
 }
 
-func (g *grpcConn) invoke(ctx context.Context, method string, req, resp proto.Message) error {
-	return g.cc.Invoke(ctx, method, req, resp)
+// Invoke makes a unary call; gRPC statuses come back as
+// rpcclient.StatusError.
+func (g *grpcConn) Invoke(ctx context.Context, method string, req, resp proto.Message) error {
+	err := g.cc.Invoke(ctx, method, req, resp)
+	if st, ok := status.FromError(err); ok && err != nil {
+		return rpcclient.StatusError(st.Code(), st.Message())
+	}
+	return err
 }
 
-func (g *grpcConn) close() error { return g.cc.Close() }
+// Close closes the ClientConn, cancelling calls in progress.
+func (g *grpcConn) Close() error { return g.cc.Close() }
 
 // waitReady drives the connection until it is ready, fails, or the timeout
 // passes. A refused or missing socket shows up as TransientFailure right
@@ -55,10 +72,10 @@ func waitReady(ctx context.Context, conn *grpc.ClientConn, timeout time.Duration
 		case connectivity.Ready:
 			return nil
 		case connectivity.TransientFailure, connectivity.Shutdown:
-			return fmt.Errorf("%w: connection state %s", ErrUnavailable, s)
+			return fmt.Errorf("%w: connection state %s", rpcclient.ErrUnavailable, s)
 		}
 		if !conn.WaitForStateChange(ctx, s) {
-			return fmt.Errorf("%w: not ready within %s (state %s)", ErrUnavailable, timeout, s)
+			return fmt.Errorf("%w: not ready within %s (state %s)", rpcclient.ErrUnavailable, timeout, s)
 		}
 	}
 }
