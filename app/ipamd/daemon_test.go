@@ -26,6 +26,7 @@ import (
 	fwmemory "github.com/vpc-cni/vpc-cni/adapters/firewall/memory"
 	"github.com/vpc-cni/vpc-cni/adapters/memory"
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
+	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/app/version"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
@@ -117,8 +118,8 @@ func (n *node) start(t testing.TB, mutate func(*Options)) *Daemon {
 
 type client struct {
 	conn *grpc.ClientConn
-	cni  pb.CNIBackendClient
-	adm  pb.IPAMAdminClient
+	cni  rpcgrpc.CNIBackendClient
+	adm  rpcgrpc.IPAMAdminClient
 	hc   healthpb.HealthClient
 }
 
@@ -129,7 +130,7 @@ func dial(t testing.TB, socket string) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &client{conn: conn, cni: pb.NewCNIBackendClient(conn), adm: pb.NewIPAMAdminClient(conn), hc: healthpb.NewHealthClient(conn)}
+	return &client{conn: conn, cni: rpcgrpc.NewCNIBackendClient(conn), adm: rpcgrpc.NewIPAMAdminClient(conn), hc: healthpb.NewHealthClient(conn)}
 }
 
 func tctx(t testing.TB) context.Context {
