@@ -14,13 +14,15 @@
 //     "datastore: unknown pod" with code Unknown): core.ErrUnknownPod.
 //   - ResourceExhausted: core.ErrNoAvailableAddress.
 //
-// Two transports carry the calls (Config.Transport). TransportDirect, the
+// Two transports carry the calls (Config.Dialer). The direct one, the
 // default, is a single HTTP/2 connection driven by the caller's goroutine
 // (golang.org/x/net/http2 frames, protobuf messages, gRPC's length-prefixed
 // envelope and grpc-status trailers): the plugin is executed once per pod,
-// and grpc-go's channel machinery cost a cold process twice as much CPU as
-// the call itself. TransportGRPC is grpc-go's ClientConn, for long-lived
-// callers. The same test suite runs against both and the same server.
+// and grpc-go's channel machinery cost a cold process twice as much as the
+// call itself. This package does not import grpc-go, so neither does the
+// plugin. adapters/rpcclient/grpcconn is grpc-go's ClientConn as a Dialer,
+// for long-lived callers. The same test suite runs against both and the
+// same server.
 //
 // Every error keeps ipamd's own message so the plugin can show it. The
 // package exists so the plugin logic (app/cniplugin) can be tested against
