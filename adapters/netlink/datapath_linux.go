@@ -127,8 +127,8 @@ func writeSysctl(path, value string) (changed bool, err error) {
 	if err == nil && strings.TrimSpace(string(cur)) == value {
 		return false, nil
 	}
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		return false, fmt.Errorf("write sysctl %s: %w", path, err)
+	if err := setSysctl(path, value); err != nil {
+		return false, err
 	}
 	return true, nil
 }

@@ -43,22 +43,9 @@ func p(ds []time.Duration, q float64) time.Duration {
 // process start, and reports the target: ADD p50 ≤ 2 × floor p50 + start
 // p50.
 func BenchmarkCNIAddDel(b *testing.B) {
-	cfg := config(b, 1, 0, firewall.BackendAuto)
-	cfg.InstanceType = "m5.4xlarge" // 8 ENIs × 29 addresses
-	cfg.Env = map[string]string{"MINIMUM_IP_TARGET": strconv.Itoa(benchPods + 10), "WARM_IP_TARGET": "10"}
-	cfg.Log = slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	c, err := local.Start(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if td := c.Close(ctx); len(td.Residue)+len(td.Failures) > 0 {
-			b.Errorf("teardown: residue %v failures %v", td.Residue, td.Failures)
-		}
-	}()
+	c := benchNode(b, binDir)
 	n := c.Nodes()[0]
-	waitPool(b, c, n, benchPods)
 
 	// The kernel floor and the plugin's start are measured pod by pod
 	// between the ADDs (and the floor's teardown between the DELs): the
@@ -99,6 +86,30 @@ func BenchmarkCNIAddDel(b *testing.B) {
 	b.ReportMetric(ms(p(floorAdds, 50)), "floor-add-p50-ms")
 	b.ReportMetric(ms(p(start, 50)), "exec-p50-ms")
 	b.ReportMetric(ms(2*p(floorAdds, 50)+p(start, 50)), "target-add-p50-ms")
+}
+
+// benchNode starts one node running the binaries in dir, its pool filled
+// for benchPods pods; it is torn down when the benchmark function returns
+// (a teardown with residue or failures fails the benchmark).
+func benchNode(b *testing.B, dir string) *local.Cluster {
+	b.Helper()
+	cfg := config(b, 1, 0, firewall.BackendAuto)
+	cfg.BinDir = dir
+	cfg.InstanceType = "m5.4xlarge" // 8 ENIs × 29 addresses
+	cfg.Env = map[string]string{"MINIMUM_IP_TARGET": strconv.Itoa(benchPods + 10), "WARM_IP_TARGET": "10"}
+	cfg.Log = slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	c, err := local.Start(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if td := c.Close(ctx); len(td.Residue)+len(td.Failures) > 0 {
+			b.Errorf("teardown of the node running %s: residue %v failures %v", dir, td.Residue, td.Failures)
+		}
+	})
+	waitPool(b, c, c.Nodes()[0], benchPods)
+	return c
 }
 
 // waitPool waits until EC2 shows at least want secondary addresses on the
@@ -371,22 +382,7 @@ func BenchmarkCNIAddCompare(b *testing.B) {
 	ctx := context.Background()
 	var clusters []*local.Cluster
 	for _, dir := range dirs {
-		cfg := config(b, 1, 0, firewall.BackendAuto)
-		cfg.BinDir = dir
-		cfg.InstanceType = "m5.4xlarge"
-		cfg.Env = map[string]string{"MINIMUM_IP_TARGET": strconv.Itoa(benchPods + 10), "WARM_IP_TARGET": "10"}
-		cfg.Log = slog.New(slog.DiscardHandler)
-		c, err := local.Start(ctx, cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer func() {
-			if td := c.Close(ctx); len(td.Residue)+len(td.Failures) > 0 {
-				b.Errorf("teardown of %s: residue %v failures %v", dir, td.Residue, td.Failures)
-			}
-		}()
-		waitPool(b, c, c.Nodes()[0], benchPods)
-		clusters = append(clusters, c)
+		clusters = append(clusters, benchNode(b, dir))
 	}
 	var adds, dels [2][]time.Duration
 	b.ResetTimer()
