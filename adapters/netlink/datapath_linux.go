@@ -397,12 +397,6 @@ func (d *Datapath) syncRules(level slog.Level, sets ...netstate.RuleSet) error {
 	if err != nil {
 		return err
 	}
-	return d.syncRulesFrom(level, raw, sets...)
-}
-
-// syncRulesFrom is syncRules planned against raw, a listing of the node's
-// IPv4 rules. Call with d.mu held.
-func (d *Datapath) syncRulesFrom(level slog.Level, raw []nl.Rule, sets ...netstate.RuleSet) error {
 	var cur []netstate.Rule
 	var idx []int
 	for i, r := range raw {

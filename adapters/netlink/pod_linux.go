@@ -73,10 +73,6 @@ type preparedPod struct {
 	mtu                     int
 	ph                      *nl.Handle
 	pair                    vethPair
-	// rules is the node's rule list read while the address was not yet
-	// known; SetupPod plans the pod's rules against it instead of
-	// listing them again (see configurePod).
-	rules []nl.Rule
 }
 
 // takePrepared returns the prepared pair for p and forgets it, or nil when
@@ -116,42 +112,16 @@ func (d *Datapath) PreparePod(ctx context.Context, p ports.PodSpec) (ports.PodRe
 	if err != nil {
 		return ports.PodResult{}, fmt.Errorf("prepare pod %s: %w", p.ContainerID, err)
 	}
-	// A node with many pods has a long rule list; reading it now takes it
-	// off the path after ipamd's answer, and reading it on a socket of its
-	// own while the pair is made takes it off this call's path too.
-	// Failing only means SetupPod reads it itself.
-	rules := make(chan []nl.Rule, 1)
-	go func() { rules <- d.listRulesAside() }()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	pair, err := d.preparePair(ph, p)
 	if err != nil {
 		ph.Close()
-		<-rules
 		return ports.PodResult{}, fmt.Errorf("prepare pod %s (%s): %w", p.ContainerID, p.HostVeth, err)
 	}
 	d.dropPrepared()
-	d.prepared = &preparedPod{netns: p.Netns, ifName: p.IfName, hostVeth: p.HostVeth, mtu: p.MTU, ph: ph, pair: pair, rules: <-rules}
+	d.prepared = &preparedPod{netns: p.Netns, ifName: p.IfName, hostVeth: p.HostVeth, mtu: p.MTU, ph: ph, pair: pair}
 	return pair.result(), nil
-}
-
-// listRulesAside lists the node's IPv4 rules on a netlink socket of its
-// own, so it can run beside calls on d.h; nil when that fails.
-func (d *Datapath) listRulesAside() []nl.Rule {
-	var h *nl.Handle
-	err := d.inHost(func() (err error) {
-		h, err = nl.NewHandle(unix.NETLINK_ROUTE)
-		return err
-	})
-	if err != nil {
-		return nil
-	}
-	defer h.Close()
-	rules, err := dump(d, "list rules", func() ([]nl.Rule, error) { return h.RuleList(nl.FAMILY_V4) })
-	if err != nil {
-		return nil
-	}
-	return rules
 }
 
 // SetupPod wires a pod. See ports.PodNetwork.
@@ -176,7 +146,7 @@ func (d *Datapath) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResu
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if pp := d.takePrepared(p, true); pp != nil {
-		err := d.configurePod(pp.ph, pp.pair, p, pp.rules)
+		err := d.configurePod(pp.ph, pp.pair, p)
 		pp.ph.Close()
 		if err == nil {
 			return pp.pair.result(), nil
@@ -192,7 +162,7 @@ func (d *Datapath) SetupPod(ctx context.Context, p ports.PodSpec) (ports.PodResu
 	defer ph.Close()
 	pair, err := d.preparePair(ph, p)
 	if err == nil {
-		err = d.configurePod(ph, pair, p, nil)
+		err = d.configurePod(ph, pair, p)
 	}
 	if err != nil {
 		return ports.PodResult{}, fmt.Errorf("wire pod %s (%s, %s): %w", p.ContainerID, p.HostVeth, p.Addr, err)
@@ -248,16 +218,7 @@ func (d *Datapath) preparePair(ph *nl.Handle, p ports.PodSpec) (vethPair, error)
 // configurePod adds what depends on the address to a prepared pair: the
 // pod address as the pod end's only global address, the node's /32 route
 // to the pod and its rules. Call with d.mu held.
-//
-// rules, when not nil, is a recent listing of the node's rules to plan
-// against. It may miss changes made since, which is harmless: a rule added
-// meanwhile makes the add report "exists" (success), one deleted meanwhile
-// makes the delete report "not found" (success). Only rules for this
-// pod's address are planned, and that address was free until ipamd gave
-// it out moments ago (a released address is held back for a cooldown
-// before it is reused), so nobody else changes them meanwhile; ipamd's
-// repair loop would put back anything lost regardless.
-func (d *Datapath) configurePod(ph *nl.Handle, pair vethPair, p ports.PodSpec, rules []nl.Rule) error {
+func (d *Datapath) configurePod(ph *nl.Handle, pair vethPair, p ports.PodSpec) error {
 	// The new address goes on before any other is removed: removing an
 	// interface's last IPv4 address makes the kernel flush its routes and
 	// neighbours, which preparePair has already put in place.
@@ -284,10 +245,59 @@ func (d *Datapath) configurePod(ph *nl.Handle, pair vethPair, p ports.PodSpec, r
 	if err := d.h.RouteReplace(routeFromState(hr, pair.host.Attrs().Index)); err != nil {
 		return fmt.Errorf("replace route %q: %w", hr.String(), kernelErr(err))
 	}
-	if rules != nil {
-		return d.syncRulesFrom(slog.LevelDebug, rules, netstate.PodRuleSets(p.Addr, p.RouteTable, true)...)
+	return d.podRules(p, true)
+}
+
+// maxRuleDeletes bounds the deletions of one rule set's Match in podRules.
+// Our own adds never make duplicates (the kernel refuses an identical
+// rule), so more than a few matches means something else keeps adding
+// them; the set is then planned from a listing instead.
+const maxRuleDeletes = 8
+
+// podRules puts the pod address's two rule sets in place (present) or
+// removes them, without reading the node's rule list. Listing it on every
+// ADD and DEL made both slower the more pods the node had (each pod on a
+// secondary ENI adds two rules). Instead each set's Match, which leaves
+// the table open, is deleted until the kernel finds none, and then the
+// wanted rule is added: stale rules of the address (another table, because
+// the address belonged to another ENI when a DEL was lost) go with ours,
+// and a new pod costs one "not found" per set. A retried ADD deletes and
+// re-adds its rules, which is harmless before the pod runs. Call with d.mu
+// held.
+func (d *Datapath) podRules(p ports.PodSpec, present bool) error {
+	for _, set := range netstate.PodRuleSets(p.Addr, p.RouteTable, present) {
+		if err := d.enforceRuleSet(set); err != nil {
+			return err
+		}
 	}
-	return d.syncRules(slog.LevelDebug, netstate.PodRuleSets(p.Addr, p.RouteTable, true)...)
+	return nil
+}
+
+// enforceRuleSet applies a set with a Match as described at podRules,
+// falling back to syncRules when the deletions do not run out.
+func (d *Datapath) enforceRuleSet(set netstate.RuleSet) error {
+	match := ruleFromState(set.Match)
+	for n := 0; ; n++ {
+		if n == maxRuleDeletes {
+			d.log.Warn("many copies of a pod rule, planning from the rule list", "rule", set.Match.String())
+			return d.syncRules(slog.LevelDebug, set)
+		}
+		err := d.h.RuleDel(match)
+		if isNotFound(err) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("delete rules %q: %w", set.Match.String(), kernelErr(err))
+		}
+		d.changed(slog.LevelDebug, "delete rule", set.Match.String())
+	}
+	for _, w := range set.Want {
+		if err := d.h.RuleAdd(ruleFromState(w)); err != nil && !isExist(err) {
+			return fmt.Errorf("add rule %q: %w", w.String(), kernelErr(err))
+		}
+		d.changed(slog.LevelDebug, "add rule", w.String())
+	}
+	return nil
 }
 
 // ensureVeth returns the two ends of the pod's veth pair, reusing a pair
@@ -504,7 +514,7 @@ func (d *Datapath) teardownPod(ph *nl.Handle, p ports.PodSpec) error {
 		}
 	}
 	if p.Addr.IsValid() {
-		return d.syncRules(slog.LevelDebug, netstate.PodRuleSets(p.Addr, p.RouteTable, false)...)
+		return d.podRules(p, false)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,26 +192,67 @@ func TestPreparePodState(t *testing.T) {
 	})
 }
 
-// SetupPod after PreparePod plans the pod's rules against the list read
-// by PreparePod: stale rules for the address found then are removed, and
-// wanted rules someone else (ipamd's repair) added since are kept, once.
-func TestPreparedRulesListing(t *testing.T) {
+// SetupPod replaces every rule at the pod priorities that names the pod's
+// address (left over from an earlier holder of the address on another ENI,
+// or with more selectors), keeps the wanted ones someone else (ipamd's
+// repair) added since PreparePod, once, and leaves other addresses' rules
+// alone; TeardownPod removes the pod's rules and nothing else. Neither
+// reads the node's rule list (see podRules).
+func TestPodRulesReplaceStale(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
 	node := newTestNS(t, "node")
 	pod := newTestNS(t, "pod")
 	d := newDatapath(t, Config{Netns: node.path})
 	b := podSpec("ctr-b", pod, "pod-b", "10.0.2.7", 2)
-	// Left over from an earlier holder of the address on another ENI.
 	node.ip(t, "rule", "add", "pref", "1536", "from", "10.0.2.7", "lookup", "3")
+	node.ip(t, "rule", "add", "pref", "1536", "from", "10.0.2.7", "to", "10.9.0.0/16", "lookup", "4")
 	node.ip(t, "rule", "add", "pref", "512", "to", "10.0.2.7", "lookup", "3")
+	node.ip(t, "rule", "add", "pref", "512", "from", "10.0.3.0/24", "to", "10.0.2.7", "lookup", "3")
+	node.ip(t, "rule", "add", "pref", "1536", "from", "10.0.2.8", "lookup", "3")
+	node.ip(t, "rule", "add", "pref", "512", "to", "10.0.2.8", "lookup", "main")
+	other := "rule 512: from all to 10.0.2.8 lookup main\nrule 1536: from 10.0.2.8 lookup 3\n"
 	preparePod(t, d, b)
-	if d.prepared == nil || d.prepared.rules == nil {
-		t.Fatal("PreparePod kept no rule listing")
-	}
-	// ipamd's repair adds the wanted rules before SetupPod does.
 	node.ip(t, "rule", "add", "pref", "512", "to", "10.0.2.7", "lookup", "main")
 	node.ip(t, "rule", "add", "pref", "1536", "from", "10.0.2.7", "lookup", "2")
+	res := setupPod(t, d, b)
+	want := "rule 512: from all to 10.0.2.7 lookup main\nrule 512: from all to 10.0.2.8 lookup main\n" +
+		"rule 1536: from 10.0.2.7 lookup 2\nrule 1536: from 10.0.2.8 lookup 3\n" +
+		"route 10.0.2.7 dev " + b.HostVeth + " scope link\nlink " + b.HostVeth + " mtu 9001 up\n"
+	if got := render(t, d); got != want {
+		t.Fatalf("node:\n%s\ndiff (+got -want):\n%s", got, diff(got, want))
+	}
+	if got, want := renderPod(t, d, b), goldenPodSide("10.0.2.7", res.HostMAC); got != want {
+		t.Fatalf("pod:\n%s", diff(got, want))
+	}
+	if err := d.TeardownPod(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := render(t, d); got != other {
+		t.Errorf("node after teardown:\n%s\ndiff (+got -want):\n%s", got, diff(got, other))
+	}
+}
+
+// A stale "from <cidr> to <addr> lookup main" is one the kernel counts as
+// an existing copy of "to <addr> lookup main" (unset selectors match
+// anything there), so adding without deleting it first would report
+// success and leave the pod without its rule. More stale copies of a pod
+// rule than podRules deletes one by one make SetupPod and TeardownPod plan
+// from the rule list instead, with the same outcome.
+func TestPodRulesManyStaleCopies(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	node := newTestNS(t, "node")
+	pod := newTestNS(t, "pod")
+	d := newDatapath(t, Config{Netns: node.path})
+	b := podSpec("ctr-b", pod, "pod-b", "10.0.2.7", 2)
+	stale := func() {
+		for table := 3; table < 3+maxRuleDeletes+2; table++ {
+			node.ip(t, "rule", "add", "pref", "1536", "from", "10.0.2.7", "lookup", strconv.Itoa(table))
+		}
+	}
+	stale()
+	node.ip(t, "rule", "add", "pref", "512", "from", "10.0.3.0/24", "to", "10.0.2.7", "lookup", "main")
 	res := setupPod(t, d, b)
 	want := "rule 512: from all to 10.0.2.7 lookup main\nrule 1536: from 10.0.2.7 lookup 2\n" +
 		"route 10.0.2.7 dev " + b.HostVeth + " scope link\nlink " + b.HostVeth + " mtu 9001 up\n"
@@ -220,6 +262,7 @@ func TestPreparedRulesListing(t *testing.T) {
 	if got, want := renderPod(t, d, b), goldenPodSide("10.0.2.7", res.HostMAC); got != want {
 		t.Fatalf("pod:\n%s", diff(got, want))
 	}
+	stale()
 	if err := d.TeardownPod(ctx, b); err != nil {
 		t.Fatal(err)
 	}

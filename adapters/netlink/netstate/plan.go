@@ -10,10 +10,16 @@ import (
 
 // RuleSet is the desired state of one group of rules: at Priority, the
 // rules for which Owned is true must be exactly Want (each once).
+//
+// Match, when its Priority is set, selects the same rules the way the
+// kernel matches a rule deletion: its zero fields (table included) match
+// anything. A set with a Match can be enforced without listing the node's
+// rules: delete Match until the kernel finds none, then add Want.
 type RuleSet struct {
 	Priority int
 	Owned    func(Rule) bool
 	Want     []Rule
+	Match    Rule
 }
 
 // PlanRules compares the current rules (in kernel order) with a desired
@@ -44,17 +50,21 @@ func PlanRules(current []Rule, set RuleSet) (del []int, add []Rule) {
 // PodRuleSets are the node rules of one pod address: "to <addr> lookup
 // main" at 512, and "from <addr> lookup <table>" at 1536 unless the table is
 // main (a pod on the primary ENI needs no source rule). With present false
-// both sets want nothing (teardown). Rules of either shape for the address
-// with another table are stale and go.
+// both sets want nothing (teardown). At those priorities every rule naming
+// the address as its destination (512) or source (1536) belongs to the pod:
+// one with another table, or with more selectors, is stale and goes. That
+// is also what the sets' Match selects in the kernel.
 func PodRuleSets(addr netip.Addr, table int, present bool) []RuleSet {
 	host := HostPrefix(addr)
 	to := RuleSet{
 		Priority: PrioPodTo,
-		Owned:    func(r Rule) bool { return r.To == host && !r.From.IsValid() },
+		Owned:    func(r Rule) bool { return r.To == host },
+		Match:    Rule{Priority: PrioPodTo, To: host},
 	}
 	from := RuleSet{
 		Priority: PrioPodFrom,
 		Owned:    func(r Rule) bool { return r.From == host },
+		Match:    Rule{Priority: PrioPodFrom, From: host},
 	}
 	if present {
 		to.Want = []Rule{{Priority: PrioPodTo, To: host, Table: TableMain}}
