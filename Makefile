@@ -90,9 +90,12 @@ e2e: build
 generate:
 	$(GO) generate ./core/limits/
 
-## proto: regenerate the gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
+## proto: regenerate the gRPC code (needs protoc, protoc-gen-go, protoc-gen-go-grpc
+## and protoc-gen-go-vtproto at the go.mod version of github.com/planetscale/vtprotobuf).
 proto:
-	cd adapters/rpc/pb && protoc --go_out=. --go_opt=paths=source_relative rpc.proto health.proto
+	cd adapters/rpc/pb && protoc --go_out=. --go_opt=paths=source_relative \
+		--go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size \
+		rpc.proto health.proto
 	cd adapters/rpc/rpcgrpc && protoc -I . -I ../pb --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative service.proto
 

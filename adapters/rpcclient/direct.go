@@ -116,7 +116,7 @@ func (e *callError) Error() string {
 // Invoke makes one unary call: method is the full gRPC method name
 // ("/rpc.CNIBackend/AddNetwork").
 func (c *directConn) Invoke(ctx context.Context, method string, req, resp proto.Message) error {
-	msg, err := proto.Marshal(req)
+	msg, err := marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode %s request: %w", method, err)
 	}
@@ -167,10 +167,37 @@ func (c *directConn) Invoke(ctx context.Context, method string, req, resp proto.
 		}
 		return &callError{codes.Unavailable, fmt.Sprintf("%s on %s: %v", method, c.path, err)}
 	}
-	if err := proto.Unmarshal(data, resp); err != nil {
+	if err := unmarshal(data, resp); err != nil {
 		return &callError{codes.Internal, fmt.Sprintf("decode %s reply: %v", method, err)}
 	}
 	return nil
+}
+
+// vtMessage is a message with generated marshalling code (vtprotobuf, see
+// adapters/rpc/pb). The plugin is a new process for every command, and
+// protobuf's reflection-based codec sets itself up per message type on
+// first use: measured ~0.17 ms of CPU per ADD for the request and the
+// reply, against a few microseconds for the generated code.
+type vtMessage interface {
+	MarshalVT() ([]byte, error)
+	UnmarshalVT([]byte) error
+}
+
+func marshal(m proto.Message) ([]byte, error) {
+	if vt, ok := m.(vtMessage); ok {
+		return vt.MarshalVT()
+	}
+	return proto.Marshal(m)
+}
+
+// unmarshal replaces m's contents with data's, as proto.Unmarshal does
+// (UnmarshalVT alone would merge into what m holds).
+func unmarshal(data []byte, m proto.Message) error {
+	if vt, ok := m.(vtMessage); ok {
+		proto.Reset(m)
+		return vt.UnmarshalVT(data)
+	}
+	return proto.Unmarshal(data, m)
 }
 
 func contextError(err error) error {

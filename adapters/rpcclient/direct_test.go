@@ -114,3 +114,27 @@ func TestMethodNamesAndHealthWire(t *testing.T) {
 		}
 	}
 }
+
+// unmarshal replaces what the reply message held, with the generated
+// decoder as with protobuf's (the generated one alone would merge), and
+// marshal writes the same bytes either way.
+func TestCodecReplacesContents(t *testing.T) {
+	sent := &pb.AddNetworkReply{Success: true, VPCv4CIDRs: []string{"10.0.0.0/16"}}
+	data, err := marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, _ := proto.Marshal(sent); string(ref) != string(data) {
+		t.Fatalf("marshal %x, proto.Marshal %x", data, ref)
+	}
+	stale := &pb.AddNetworkReply{VPCv4CIDRs: []string{"192.168.0.0/16"}, PodVlanId: 3}
+	if err := unmarshal(data, stale); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(stale, sent) {
+		t.Fatalf("decoded %v, sent %v", stale, sent)
+	}
+	if err := unmarshal([]byte{0x0a, 0x7f}, stale); err == nil {
+		t.Fatal("malformed reply decoded without error")
+	}
+}
