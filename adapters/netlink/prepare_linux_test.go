@@ -219,17 +219,24 @@ func TestPodRulesReplaceStale(t *testing.T) {
 	want := "rule 512: from all to 10.0.2.7 lookup main\nrule 512: from all to 10.0.2.8 lookup main\n" +
 		"rule 1536: from 10.0.2.7 lookup 2\nrule 1536: from 10.0.2.8 lookup 3\n" +
 		"route 10.0.2.7 dev " + b.HostVeth + " scope link\nlink " + b.HostVeth + " mtu 9001 up\n"
-	if got := render(t, d); got != want {
-		t.Fatalf("node:\n%s\ndiff (+got -want):\n%s", got, diff(got, want))
-	}
-	if got, want := renderPod(t, d, b), goldenPodSide("10.0.2.7", res.HostMAC); got != want {
-		t.Fatalf("pod:\n%s", diff(got, want))
-	}
+	checkWired(t, d, b, res, want)
 	if err := d.TeardownPod(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if got := render(t, d); got != other {
 		t.Errorf("node after teardown:\n%s\ndiff (+got -want):\n%s", got, diff(got, other))
+	}
+}
+
+// checkWired compares the node with wantNode and the pod's side with the
+// golden pod side of p.
+func checkWired(t *testing.T, d *Datapath, p ports.PodSpec, res ports.PodResult, wantNode string) {
+	t.Helper()
+	if got := render(t, d); got != wantNode {
+		t.Fatalf("node:\n%s\ndiff (+got -want):\n%s", got, diff(got, wantNode))
+	}
+	if got, want := renderPod(t, d, p), goldenPodSide(p.Addr.String(), res.HostMAC); got != want {
+		t.Fatalf("pod:\n%s", diff(got, want))
 	}
 }
 
@@ -256,12 +263,7 @@ func TestPodRulesManyStaleCopies(t *testing.T) {
 	res := setupPod(t, d, b)
 	want := "rule 512: from all to 10.0.2.7 lookup main\nrule 1536: from 10.0.2.7 lookup 2\n" +
 		"route 10.0.2.7 dev " + b.HostVeth + " scope link\nlink " + b.HostVeth + " mtu 9001 up\n"
-	if got := render(t, d); got != want {
-		t.Fatalf("node:\n%s\ndiff (+got -want):\n%s", got, diff(got, want))
-	}
-	if got, want := renderPod(t, d, b), goldenPodSide("10.0.2.7", res.HostMAC); got != want {
-		t.Fatalf("pod:\n%s", diff(got, want))
-	}
+	checkWired(t, d, b, res, want)
 	stale()
 	if err := d.TeardownPod(ctx, b); err != nil {
 		t.Fatal(err)
