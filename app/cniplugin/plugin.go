@@ -391,19 +391,35 @@ func (inv *invocation) addWith(spec ports.PodSpec, prep *preparation) error {
 	if res.HostVeth != "" {
 		hostVeth = res.HostVeth
 	}
-	result := buildResult(wired{
+	if err := inv.printResult(wired{
 		hostVeth: hostVeth, hostMAC: res.HostMAC, ifName: inv.args.IfName, netns: inv.args.Netns,
 		addr: alloc.Addr, deviceNumber: alloc.DeviceNumber, routeTable: spec.RouteTable, vlan: reply.VLAN,
 		dummy: dummyName(inv.k8s.PodNamespace, inv.k8s.PodName),
-	})
-	out, err := result.GetAsVersion(inv.s.conf.CNIVersion)
-	if err != nil {
-		return types.NewError(types.ErrIncompatibleCNIVersion, fmt.Sprintf("add pod %s: convert result to CNI %s: %v", pod, inv.s.conf.CNIVersion, err), "")
-	}
-	if err := out.PrintTo(inv.p.cfg.Stdout); err != nil {
-		return types.NewError(types.ErrIOFailure, fmt.Sprintf("add pod %s: print result: %v", pod, err), "")
+	}); err != nil {
+		return err
 	}
 	inv.log.Info("pod wired", "addr", alloc.Addr.String(), "hostVeth", hostVeth, "mtu", spec.MTU)
+	return nil
+}
+
+// printResult writes the ADD's result in the netconf's CNI version:
+// encoded directly when resultJSON knows the layout, else converted and
+// printed by the library.
+func (inv *invocation) printResult(w wired) error {
+	version := inv.s.conf.CNIVersion
+	if out, ok := resultJSON(w, version); ok {
+		if _, err := inv.p.cfg.Stdout.Write(out); err != nil {
+			return types.NewError(types.ErrIOFailure, fmt.Sprintf("add pod %s: print result: %v", inv.podName(), err), "")
+		}
+		return nil
+	}
+	out, err := buildResult(w).GetAsVersion(version)
+	if err != nil {
+		return types.NewError(types.ErrIncompatibleCNIVersion, fmt.Sprintf("add pod %s: convert result to CNI %s: %v", inv.podName(), version, err), "")
+	}
+	if err := out.PrintTo(inv.p.cfg.Stdout); err != nil {
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf("add pod %s: print result: %v", inv.podName(), err), "")
+	}
 	return nil
 }
 

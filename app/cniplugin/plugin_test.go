@@ -17,7 +17,7 @@ import (
 	"github.com/vpc-cni/vpc-cni/app/version"
 )
 
-type resultJSON struct {
+type printedResult struct {
 	CNIVersion string `json:"cniVersion"`
 	Interfaces []struct {
 		Name    string `json:"name"`
@@ -31,9 +31,9 @@ type resultJSON struct {
 	} `json:"ips"`
 }
 
-func decodeResult(t *testing.T, out string) resultJSON {
+func decodeResult(t *testing.T, out string) printedResult {
 	t.Helper()
-	var r resultJSON
+	var r printedResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("decode result %q: %v", out, err)
 	}
@@ -309,7 +309,9 @@ func TestLogging(t *testing.T) {
 	// Past maxLogSize the log moves to plugin.log.1 and starts afresh.
 	defer func(old int64) { maxLogSize = old }(maxLogSize)
 	maxLogSize = 10
-	e.addOK(args("c1", e.conf("1.0.0", nil)))
+	// Another container, so that its lines differ from the first ADD's
+	// even within the same millisecond.
+	e.addOK(args("c2", e.conf("1.0.0", nil)))
 	old, err := os.ReadFile(e.logFile + ".1")
 	if err != nil {
 		t.Fatalf("log not rotated: %v", err)

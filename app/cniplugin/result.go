@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -55,6 +56,93 @@ func buildResult(w wired) *current.Result {
 		},
 		IPs: []*current.IPConfig{{Address: ipn, Interface: current.Int(1)}},
 	}
+}
+
+// resultJSON encodes buildResult(w) converted to version, the same JSON
+// value the library's GetAsVersion and PrintTo produce, but without
+// encoding/json: in a new process its first use (reflecting over the
+// result types, their custom marshallers, the indentation pass) costs
+// about 0.1 ms of every ADD, on the path to the runtime's answer. ok is
+// false when the version is not one the result is known to have a layout
+// for, or when an address or string is not one this encoder writes as the
+// library would (a string needing JSON escapes, an IPv4-mapped or zoned
+// IPv6 address): the caller then goes through the library.
+func resultJSON(w wired, version string) ([]byte, bool) {
+	var withIPVersion bool // the 0.3.x and 0.4.0 layout
+	switch version {
+	case "1.0.0", "1.1.0":
+	case "0.3.0", "0.3.1", "0.4.0":
+		withIPVersion = true
+	default:
+		return nil, false
+	}
+	if w.addr.Zone() != "" || w.addr.Is4In6() || !w.addr.IsValid() {
+		return nil, false
+	}
+	for _, s := range []string{w.hostVeth, w.hostMAC, w.ifName, w.netns, w.dummy} {
+		if !plainJSONString(s) {
+			return nil, false
+		}
+	}
+	bits, ipVersion := 32, "4"
+	if w.addr.Is6() {
+		bits, ipVersion = 128, "6"
+	}
+	b := make([]byte, 0, 384)
+	b = append(b, `{"cniVersion":"`...)
+	b = append(b, version...)
+	b = append(b, `","interfaces":[`...)
+	b = appendInterface(b, w.hostVeth, w.hostMAC, "")
+	b = append(b, ',')
+	b = appendInterface(b, w.ifName, strconv.Itoa(w.routeTable), w.netns)
+	b = append(b, ',')
+	b = appendInterface(b, w.dummy, strconv.Itoa(w.vlan), strconv.Itoa(w.deviceNumber))
+	b = append(b, `],"ips":[{`...)
+	if withIPVersion {
+		b = append(b, `"version":"`...)
+		b = append(b, ipVersion...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"interface":1,"address":"`...)
+	b = netip.PrefixFrom(w.addr, bits).AppendTo(b)
+	b = append(b, `"}]`...)
+	if withIPVersion {
+		// 0.4.0's layout keeps an empty DNS object; 1.0.0's drops it.
+		b = append(b, `,"dns":{}`...)
+	}
+	return append(b, '}'), true
+}
+
+// appendInterface appends one entry of a result's interfaces, leaving out
+// empty optional fields as the library does.
+func appendInterface(b []byte, name, mac, sandbox string) []byte {
+	b = append(b, `{"name":"`...)
+	b = append(b, name...)
+	b = append(b, '"')
+	if mac != "" {
+		b = append(b, `,"mac":"`...)
+		b = append(b, mac...)
+		b = append(b, '"')
+	}
+	if sandbox != "" {
+		b = append(b, `,"sandbox":"`...)
+		b = append(b, sandbox...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// plainJSONString reports whether s is written in JSON between quotes as
+// it is: printable ASCII other than the quote, the backslash and the three
+// characters encoding/json escapes for HTML (<, >, &).
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // prevState is what a prevResult says about a pod this plugin wired.
