@@ -57,6 +57,16 @@ type Conn interface {
 	Close() error
 }
 
+// OverlapConn is a Conn that can run other work while ipamd handles a
+// call: InvokeWhile calls while once the request has been sent, then reads
+// the reply. while runs on the calling goroutine, with the connection busy
+// (it must not make calls on it); it is not called when the call fails
+// before the request went out.
+type OverlapConn interface {
+	Conn
+	InvokeWhile(ctx context.Context, method string, req, resp proto.Message, while func()) error
+}
+
 // Dialer opens a Conn to ipamd's socket at path (absolute, existing)
 // within timeout. Errors for a socket that refuses connections should wrap
 // ErrUnavailable.
@@ -214,10 +224,21 @@ type Allocation struct {
 // AddNetwork asks ipamd for an address. Errors wrap ErrVersionMismatch,
 // ErrUnavailable, core.ErrNoAvailableAddress or carry ipamd's message.
 func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error) {
+	return c.AddNetworkWhile(ctx, r, nil)
+}
+
+// AddNetworkWhile is AddNetwork that runs while (unless nil) as ipamd
+// works on the request: on an OverlapConn (the direct transport) after
+// sending it and before reading the reply, so that the caller's work and
+// ipamd's overlap without a second goroutine, and not at all when the
+// request could not be sent (the connection broken, the context done); on
+// any other Conn before the call. while runs at most once, on the calling
+// goroutine.
+func (c *Client) AddNetworkWhile(ctx context.Context, r AddRequest, while func()) (AddReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.AddNetworkReply)
-	err := c.t.Invoke(ctx, methodAddNetwork, &pb.AddNetworkRequest{
+	err := c.invokeWhile(ctx, methodAddNetwork, &pb.AddNetworkRequest{
 		ClientVersion:              c.cfg.ClientVersion,
 		K8S_POD_NAME:               r.Pod.Name,
 		K8S_POD_NAMESPACE:          r.Pod.Namespace,
@@ -227,7 +248,7 @@ func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error)
 		NetworkName:                r.Key.NetworkName,
 		Netns:                      r.Netns,
 		RequiresMultiNICAttachment: r.MultiNIC,
-	}, resp)
+	}, resp, while)
 	if err != nil {
 		return AddReply{}, fmt.Errorf("call AddNetwork: %w", mapError(err))
 	}
@@ -261,6 +282,19 @@ func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error)
 		out.PodENIGateway = a
 	}
 	return out, nil
+}
+
+// invokeWhile makes a call, running while (unless nil) as described at
+// AddNetworkWhile.
+func (c *Client) invokeWhile(ctx context.Context, method string, req, resp proto.Message, while func()) error {
+	if while == nil {
+		return c.t.Invoke(ctx, method, req, resp)
+	}
+	if oc, ok := c.t.(OverlapConn); ok {
+		return oc.InvokeWhile(ctx, method, req, resp, while)
+	}
+	while()
+	return c.t.Invoke(ctx, method, req, resp)
 }
 
 // DelNetwork asks ipamd to release a pod interface. An unknown key is an

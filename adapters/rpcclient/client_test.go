@@ -539,3 +539,108 @@ func testCloseEndsCall(t *testing.T, tr rpcclient.Dialer) {
 		t.Errorf("call after Close = %v, want ErrUnavailable", err)
 	}
 }
+
+// sawAdd waits until the server has received an AddNetwork for id.
+func sawAdd(s *fakeipamd.Server, id string, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		for _, r := range s.Requests() {
+			if r.Method == "AddNetwork" && r.Key == key(id) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// On the direct transport AddNetworkWhile runs its work once the request is
+// on its way (the server receives it while the work runs) and reads the
+// reply afterwards.
+func TestAddNetworkWhileOverlaps(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{Addresses: pool})
+	c := dial(t, nil, s.SocketPath(), "")
+	calls, serverHadIt := 0, false
+	r, err := c.AddNetworkWhile(context.Background(), rpcclient.AddRequest{Key: key("c1")}, func() {
+		calls++
+		serverHadIt = sawAdd(s, "c1", 5*time.Second)
+	})
+	if err != nil || !r.Success || len(r.Allocations) != 1 || r.Allocations[0].Addr != pool[0].Addr {
+		t.Fatalf("AddNetworkWhile = %+v, %v; want %s", r, err, pool[0].Addr)
+	}
+	if calls != 1 {
+		t.Fatalf("work ran %d times, want once", calls)
+	}
+	if !serverHadIt {
+		t.Error("the server had not received the request while the work ran")
+	}
+	// The connection stays usable.
+	if _, err := c.DelNetwork(context.Background(), rpcclient.DelRequest{Key: key("c1")}); err != nil {
+		t.Errorf("DelNetwork after AddNetworkWhile: %v", err)
+	}
+}
+
+// Errors reach the caller as from AddNetwork, after the work ran.
+func TestAddNetworkWhileError(t *testing.T) { bothTransports(t, testAddNetworkWhileError) }
+
+func testAddNetworkWhileError(t *testing.T, tr rpcclient.Dialer) {
+	s := startFake(t, fakeipamd.Config{Addresses: pool})
+	s.FailAdd(fakeipamd.Failure{Code: codes.ResourceExhausted, Message: "no addresses"})
+	c := dial(t, tr, s.SocketPath(), "")
+	calls := 0
+	_, err := c.AddNetworkWhile(context.Background(), rpcclient.AddRequest{Key: key("c1")}, func() { calls++ })
+	if !errors.Is(err, core.ErrNoAvailableAddress) {
+		t.Fatalf("error = %v, want ErrNoAvailableAddress", err)
+	}
+	if calls != 1 {
+		t.Errorf("work ran %d times, want once", calls)
+	}
+}
+
+// A request that cannot be sent runs no work on the direct transport: the
+// caller has nothing to undo.
+func TestAddNetworkWhileNotSent(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{Addresses: pool})
+	for name, setup := range map[string]func(*rpcclient.Client) context.Context{
+		"closed connection": func(c *rpcclient.Client) context.Context { c.Close(); return context.Background() },
+		"cancelled context": func(*rpcclient.Client) context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t, nil, s.SocketPath(), "")
+			ctx := setup(c)
+			calls := 0
+			if _, err := c.AddNetworkWhile(ctx, rpcclient.AddRequest{Key: key(name)}, func() { calls++ }); err == nil {
+				t.Fatal("call succeeded")
+			}
+			if calls != 0 {
+				t.Errorf("work ran %d times for a request never sent", calls)
+			}
+			if sawAdd(s, name, 0) {
+				t.Error("the server received the request")
+			}
+		})
+	}
+}
+
+// A transport that cannot overlap (grpc-go's) runs the work first.
+func TestAddNetworkWhileWithoutOverlap(t *testing.T) {
+	s := startFake(t, fakeipamd.Config{Addresses: pool})
+	c := dial(t, grpcconn.Dial, s.SocketPath(), "")
+	calls, serverHadIt := 0, true
+	r, err := c.AddNetworkWhile(context.Background(), rpcclient.AddRequest{Key: key("c1")}, func() {
+		calls++
+		serverHadIt = sawAdd(s, "c1", 0)
+	})
+	if err != nil || !r.Success {
+		t.Fatalf("AddNetworkWhile = %+v, %v", r, err)
+	}
+	if calls != 1 || serverHadIt {
+		t.Errorf("work ran %d times, server had the request: %v; want once, before the call", calls, serverHadIt)
+	}
+}

@@ -116,6 +116,12 @@ func (e *callError) Error() string {
 // Invoke makes one unary call: method is the full gRPC method name
 // ("/rpc.CNIBackend/AddNetwork").
 func (c *directConn) Invoke(ctx context.Context, method string, req, resp proto.Message) error {
+	return c.InvokeWhile(ctx, method, req, resp, nil)
+}
+
+// InvokeWhile is Invoke running while (unless nil) between writing the
+// request and reading the reply. See OverlapConn.
+func (c *directConn) InvokeWhile(ctx context.Context, method string, req, resp proto.Message, while func()) error {
 	msg, err := marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode %s request: %w", method, err)
@@ -153,7 +159,7 @@ func (c *directConn) Invoke(ctx context.Context, method string, req, resp proto.
 
 	id := c.next
 	c.next += 2
-	data, err := c.exchange(id, method, msg, deadline, hasDeadline)
+	data, err := c.exchange(id, method, msg, deadline, hasDeadline, while)
 	if err != nil {
 		var ce *callError
 		if errors.As(err, &ce) {
@@ -207,11 +213,11 @@ func contextError(err error) error {
 	return &callError{codes.Canceled, err.Error()}
 }
 
-// exchange sends the request on stream id and reads frames until that
-// stream ends, returning the reply message. A *callError is a complete
-// answer (the connection stays usable); any other error leaves the
-// connection broken.
-func (c *directConn) exchange(id uint32, method string, msg []byte, deadline time.Time, hasDeadline bool) ([]byte, error) {
+// exchange sends the request on stream id, calls while (unless nil), and
+// reads frames until that stream ends, returning the reply message. A
+// *callError is a complete answer (the connection stays usable); any other
+// error leaves the connection broken.
+func (c *directConn) exchange(id uint32, method string, msg []byte, deadline time.Time, hasDeadline bool, while func()) ([]byte, error) {
 	c.hbuf.Reset()
 	fields := []hpack.HeaderField{
 		{Name: ":method", Value: "POST"},
@@ -245,6 +251,12 @@ func (c *directConn) exchange(id uint32, method string, msg []byte, deadline tim
 	}
 	if err := c.flush(); err != nil {
 		return nil, err
+	}
+	if while != nil {
+		// ipamd's answer waits in the socket buffer meanwhile, and its
+		// SETTINGS with it: ipamd does not wait for their acknowledgement
+		// to handle the request.
+		while()
 	}
 
 	var (

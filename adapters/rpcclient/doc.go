@@ -22,7 +22,9 @@
 // call itself. This package does not import grpc-go, so neither does the
 // plugin. adapters/rpcclient/grpcconn is grpc-go's ClientConn as a Dialer,
 // for long-lived callers. The same test suite runs against both and the
-// same server.
+// same server. Only the direct transport can run the caller's work between
+// sending a request and reading its reply (AddNetworkWhile, OverlapConn):
+// the plugin prepares the pod's veth pair there, with no second goroutine.
 //
 // Every error keeps ipamd's own message so the plugin can show it. The
 // package exists so the plugin logic (app/cniplugin) can be tested against

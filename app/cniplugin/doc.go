@@ -10,16 +10,17 @@
 //     K8S_POD_NAMESPACE are required), ask ipamd for an address
 //     (AddNetwork, keyed by network name, container ID and interface name,
 //     with this build's version for the handshake), wire the pod through
-//     ports.PodNetwork, print the result. The wiring is split in two: a
-//     goroutine opens the datapath and runs PreparePod (the veth pair and
-//     everything else that does not depend on the address) while the main
-//     goroutine dials ipamd and waits for its answer; SetupPod then adds the
-//     address, the host route and the rules. When ipamd has no address
-//     (or cannot be reached) the prepared pair is removed again. When
-//     preparing or wiring fails the half-built pod is torn down and the
-//     address given back (DelNetwork with reason SetupNSFailed, over a new
-//     connection: the first one is closed while the pod is wired) before
-//     the error is returned. Both goroutines end before the command does. A
+//     ports.PodNetwork, print the result. The wiring is split in two, on
+//     one goroutine: once the AddNetwork request is sent, the datapath is
+//     opened and PreparePod run (the veth pair and everything else that
+//     does not depend on the address) while ipamd works on it; then the
+//     reply is read and SetupPod adds the address, the host route and the
+//     rules. When ipamd cannot be reached nothing is prepared; when it has
+//     no address (or fails) the prepared pair is removed again. When
+//     preparing fails the address goes back over the same connection
+//     (DelNetwork with reason SetupNSFailed); when wiring fails the
+//     half-built pod is torn down and the address given back over a new
+//     connection (the first one is closed before the pod is wired). A
 //     retried ADD converges: ipamd returns the same address for the same
 //     key and PreparePod and SetupPod are idempotent.
 //   - DEL: ask ipamd to release (DelNetwork), then unwire with what ipamd

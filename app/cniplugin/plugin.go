@@ -270,8 +270,6 @@ func (inv *invocation) add() error {
 	if v := inv.s.conf.RuntimeConfig.PodAnnotations[multiNICAnnotation]; v != "" {
 		inv.log.Warn("pod asks for multi-NIC attachment; this plugin wires one interface", "annotation", multiNICAnnotation, "value", v)
 	}
-	// The veth pair does not depend on the address: it is made while ipamd
-	// is asked for one.
 	spec := ports.PodSpec{
 		ContainerID: inv.args.ContainerID,
 		Netns:       inv.args.Netns,
@@ -279,89 +277,83 @@ func (inv *invocation) add() error {
 		HostVeth:    inv.hostVeth(),
 		MTU:         inv.s.mtu,
 	}
-	prep := inv.startPrepare(spec)
-	defer prep.wait() // whatever happens, the goroutine ends with the command
-	return inv.addWith(spec, prep)
+	return inv.addWith(spec)
 }
 
-// preparation is the PreparePod an ADD runs in its own goroutine while it
-// talks to ipamd.
+// preparation is the part of an ADD's wiring that does not depend on the
+// address (opening the datapath, PreparePod). It runs while ipamd works on
+// the AddNetwork request, on the same goroutine: the client sends the
+// request, prepares, then reads the reply. (A second goroutine preparing
+// meanwhile measured slower: on a node's busy cores its thread start and
+// hand-offs cost more than the overlap gained.)
 type preparation struct {
-	done chan struct{}
-	err  error // opening the datapath or PreparePod failed
+	ran bool  // run was called: a pair may exist
+	err error // opening the datapath or PreparePod failed
 }
 
-// startPrepare opens the datapath and prepares the pod's veth pair in a
-// goroutine. Until wait returns, only that goroutine touches inv.pods.
-func (inv *invocation) startPrepare(spec ports.PodSpec) *preparation {
-	prep := &preparation{done: make(chan struct{})}
-	go func() {
-		defer close(prep.done)
-		pods, err := inv.podNet()
-		if err != nil {
-			prep.err = err
-			return
-		}
-		if _, err := pods.PreparePod(inv.ctx, spec); err != nil {
-			prep.err = fmt.Errorf("prepare veth pair: %w", err)
-		}
-	}()
-	return prep
+func (inv *invocation) prepare(prep *preparation, spec ports.PodSpec) {
+	prep.ran = true
+	pods, err := inv.podNet()
+	if err != nil {
+		prep.err = err
+		return
+	}
+	if _, err := pods.PreparePod(inv.ctx, spec); err != nil {
+		prep.err = fmt.Errorf("prepare veth pair: %w", err)
+	}
 }
 
-// wait returns once the preparation is over, with its error; it may be
-// called any number of times.
-func (p *preparation) wait() error {
-	<-p.done
-	return p.err
-}
-
-// abandon undoes the preparation of an ADD that got no address to wire:
-// the prepared pair goes (TeardownPod without an address touches nothing
-// else). It returns text completing the ADD's error message when the
+// undoPrepare removes what an ADD that is failing had wired: the prepared
+// pair and, once spec has an address, anything of that address (a half
+// SetupPod). It returns text completing the ADD's error message when the
 // preparation had failed as well.
-func (inv *invocation) abandon(spec ports.PodSpec, prep *preparation) string {
-	perr := prep.wait()
+func (inv *invocation) undoPrepare(spec ports.PodSpec, prep *preparation) string {
+	if !prep.ran {
+		return ""
+	}
 	if inv.pods != nil {
 		if err := inv.pods.TeardownPod(inv.ctx, spec); err != nil {
 			inv.log.Warn("remove the prepared veth pair failed", "hostVeth", spec.HostVeth, "error", err.Error())
 		}
 	}
-	if perr != nil {
-		inv.log.Warn("preparing the veth pair failed as well", "error", perr.Error())
-		return fmt.Sprintf(" (preparing the veth pair failed as well: %v)", perr)
+	if prep.err != nil && !spec.Addr.IsValid() {
+		inv.log.Warn("preparing the veth pair failed as well", "error", prep.err.Error())
+		return fmt.Sprintf(" (preparing the veth pair failed as well: %v)", prep.err)
 	}
 	return ""
 }
 
-func (inv *invocation) addWith(spec ports.PodSpec, prep *preparation) error {
+func (inv *invocation) addWith(spec ports.PodSpec) error {
 	pod := inv.podName()
 	c, err := inv.dial()
 	if err != nil {
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.abandon(spec, prep)), "")
+		// Nothing prepared yet: ipamd is asked first.
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v", pod, err), "")
 	}
 	closeConn := func() { _ = c.Close() }
 	defer func() { closeConn() }()
 
-	reply, err := c.AddNetwork(inv.ctx, rpcclient.AddRequest{Key: inv.key(), Pod: inv.rpcPod(), Netns: inv.args.Netns})
+	prep := &preparation{}
+	reply, err := c.AddNetworkWhile(inv.ctx, rpcclient.AddRequest{Key: inv.key(), Pod: inv.rpcPod(), Netns: inv.args.Netns},
+		func() { inv.prepare(prep, spec) })
 	switch {
 	case errors.Is(err, rpcclient.ErrVersionMismatch):
 		return types.NewError(types.ErrInternal, fmt.Sprintf("add pod %s: plugin %s and ipamd are from different releases (install the aws-cni binary of the running aws-node): %v%s",
-			pod, inv.p.cfg.ClientVersion, err, inv.abandon(spec, prep)), "")
+			pod, inv.p.cfg.ClientVersion, err, inv.undoPrepare(spec, prep)), "")
 	case errors.Is(err, rpcclient.ErrUnavailable), errors.Is(err, core.ErrNoAvailableAddress):
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.abandon(spec, prep)), "")
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.undoPrepare(spec, prep)), "")
 	case err != nil:
-		return types.NewError(types.ErrInternal, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.abandon(spec, prep)), "")
+		return types.NewError(types.ErrInternal, fmt.Sprintf("add pod %s: %v%s", pod, err, inv.undoPrepare(spec, prep)), "")
 	case !reply.Success || len(reply.Allocations) == 0:
 		return types.NewError(types.ErrTryAgainLater,
-			fmt.Sprintf("add pod %s: ipamd has no address for it now (the node's pool is empty or at max pods; the aws-node log says which)%s", pod, inv.abandon(spec, prep)), "")
+			fmt.Sprintf("add pod %s: ipamd has no address for it now (the node's pool is empty or at max pods; the aws-node log says which)%s", pod, inv.undoPrepare(spec, prep)), "")
 	}
 	alloc := reply.Allocations[0]
 	if len(reply.Allocations) > 1 {
 		inv.log.Warn("ipamd returned more than one address; wiring the first", "count", len(reply.Allocations))
 	}
 	if reply.VLAN != 0 {
-		also := inv.abandon(spec, prep)
+		also := inv.undoPrepare(spec, prep)
 		inv.release(c, ReasonUnsupportedVL)
 		return types.NewError(types.ErrInternal,
 			fmt.Sprintf("add pod %s: ipamd assigned a branch ENI (VLAN %d, security groups for pods), which this plugin does not wire; address released%s", pod, reply.VLAN, also), "")
@@ -370,17 +362,27 @@ func (inv *invocation) addWith(spec ports.PodSpec, prep *preparation) error {
 	spec.RouteTable = routeTableOf(alloc.RouteTable, alloc.DeviceNumber)
 	hostVeth := spec.HostVeth
 	inv.log.Info("address assigned", "addr", alloc.Addr.String(), "device", alloc.DeviceNumber, "table", spec.RouteTable, "hostVeth", hostVeth)
-	// ipamd has answered: its connection closes (which takes a few
-	// goroutine hand-offs in gRPC) while the pod is wired and the result
-	// printed. A failed wiring dials again to give the address back.
-	closed := make(chan struct{})
-	go func() { _ = c.Close(); close(closed) }()
-	closeConn = func() { <-closed }
-	res, err := inv.finishPod(spec, prep)
+	if !prep.ran {
+		// Only a transport that cannot overlap skips it (none the plugin
+		// uses); prepare now rather than not at all.
+		inv.prepare(prep, spec)
+	}
+	if prep.err != nil {
+		// A failed preparation fails the ADD (SetupPod might well succeed,
+		// but the error says what went wrong first, and the runtime
+		// retries): the address goes back on this connection.
+		inv.undoPrepare(spec, prep)
+		return types.NewError(types.ErrInternal,
+			fmt.Sprintf("add pod %s: wire %s (%s) via %s: %v%s", pod, alloc.Addr, inv.args.IfName, hostVeth, prep.err, inv.release(c, ReasonSetupFailed)), "")
+	}
+	// ipamd has answered: the connection closes now, so that ipamd's side
+	// of it is torn down while the pod is wired. A failed wiring dials
+	// again to give the address back.
+	closeConn()
+	closeConn = func() {}
+	res, err := inv.pods.SetupPod(inv.ctx, spec)
 	if err != nil {
-		if terr := inv.teardownPod(spec); terr != nil {
-			inv.log.Warn("undo partial pod wiring failed", "error", terr.Error())
-		}
+		inv.undoPrepare(spec, prep)
 		released := inv.releaseAgain(ReasonSetupFailed)
 		return types.NewError(types.ErrInternal,
 			fmt.Sprintf("add pod %s: wire %s (%s) via %s: %v%s", pod, alloc.Addr, inv.args.IfName, hostVeth, err, released), "")
@@ -421,17 +423,6 @@ func (inv *invocation) printResult(w wired) error {
 		return types.NewError(types.ErrIOFailure, fmt.Sprintf("add pod %s: print result: %v", inv.podName(), err), "")
 	}
 	return nil
-}
-
-// finishPod wires the pod once its address is known: SetupPod, which
-// after a successful preparation only adds the address-dependent steps.
-// A failed preparation fails the wiring (SetupPod might well succeed, but
-// the error says what went wrong first, and the runtime retries the ADD).
-func (inv *invocation) finishPod(spec ports.PodSpec, prep *preparation) (ports.PodResult, error) {
-	if err := prep.wait(); err != nil {
-		return ports.PodResult{}, err
-	}
-	return inv.pods.SetupPod(inv.ctx, spec)
 }
 
 // release gives the address back after a failed ADD; the returned text

@@ -55,18 +55,21 @@ func TestAddPreparesWhileAskingIpamd(t *testing.T) {
 	}
 }
 
-// Whatever way ipamd says no, the pair prepared meanwhile is removed.
+// Whatever way ipamd says no, the pair prepared meanwhile is removed; when
+// ipamd cannot even be reached, the datapath is not touched at all.
 func TestAddIpamdRefusalRemovesPreparedPair(t *testing.T) {
 	tests := []struct {
-		name string
-		fail fakeipamd.Failure
-		down bool
-		cfg  fakeipamd.Config
+		name  string
+		fail  fakeipamd.Failure
+		down  bool
+		cfg   fakeipamd.Config
+		calls string
 	}{
-		{name: "no address", fail: fakeipamd.Failure{NoSuccess: true}},
-		{name: "error", fail: fakeipamd.Failure{Code: codes.Internal, Message: "checkpoint not writable"}},
-		{name: "version mismatch", cfg: fakeipamd.Config{ServerVersion: "v9.9.9"}},
-		{name: "ipamd down", down: true},
+		{name: "no address", fail: fakeipamd.Failure{NoSuccess: true}, calls: "PreparePod TeardownPod"},
+		{name: "error", fail: fakeipamd.Failure{Code: codes.Internal, Message: "checkpoint not writable"}, calls: "PreparePod TeardownPod"},
+		{name: "unavailable", fail: fakeipamd.Failure{Code: codes.Unavailable, Message: "shutting down"}, calls: "PreparePod TeardownPod"},
+		{name: "version mismatch", cfg: fakeipamd.Config{ServerVersion: "v9.9.9"}, calls: "PreparePod TeardownPod"},
+		{name: "ipamd down", down: true, calls: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,8 +81,8 @@ func TestAddIpamdRefusalRemovesPreparedPair(t *testing.T) {
 			if _, err := e.run(e.plugin.Add, args("c1", e.conf("1.0.0", nil))); err == nil {
 				t.Fatal("ADD succeeded")
 			}
-			if calls := e.pods.callList(); calls != "PreparePod TeardownPod" {
-				t.Errorf("datapath calls = %q, want the pair prepared and removed", calls)
+			if calls := e.pods.callList(); calls != tt.calls {
+				t.Errorf("datapath calls = %q, want %q", calls, tt.calls)
 			}
 			if got := e.pods.state(); got != "" {
 				t.Errorf("prepared pair left behind: %s", got)
