@@ -22,16 +22,20 @@ import (
 )
 
 // podHandle opens a netlink socket inside the pod's namespace; it stays
-// bound to that namespace whatever thread uses it later.
+// bound to that namespace whatever thread uses it later. The socket is made
+// by netlink's NewHandleAt on the calling goroutine, its thread entering
+// the namespace and back, rather than on a fresh goroutine as netns.Do
+// runs its function: the plugin opens one per command, and that
+// goroutine's start and hand-off showed in every ADD.
 func podHandle(path string) (*nl.Handle, error) {
-	var h *nl.Handle
-	err := netns.Do(path, func() error {
-		var err error
-		h, err = nl.NewHandle(unix.NETLINK_ROUTE)
-		return err
-	})
+	target, err := netns.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer target.Close()
+	h, err := nl.NewHandleAt(target, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink in network namespace %s: %w", path, err)
 	}
 	return h, nil
 }

@@ -63,6 +63,16 @@ func doIn(target vnetns.NsHandle, name string, fn func() error) error {
 	return <-errc
 }
 
+// Open opens the network namespace at path; the caller closes the handle.
+// A missing path yields an error wrapping core.ErrNotFound, as from Do.
+func Open(path string) (vnetns.NsHandle, error) {
+	h, err := vnetns.GetFromPath(path)
+	if err != nil {
+		return vnetns.None(), fmt.Errorf("open network namespace %s: %w", path, classify(err))
+	}
+	return h, nil
+}
+
 // Exists reports whether path names a network namespace that can be opened.
 func Exists(path string) bool {
 	h, err := vnetns.GetFromPath(path)
