@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -113,5 +114,25 @@ func TestCreateRejectsPaths(t *testing.T) {
 		if _, err := Create(name); !errors.Is(err, core.ErrInvalidParameter) {
 			t.Errorf("Create(%q) = %v, want ErrInvalidParameter", name, err)
 		}
+	}
+}
+
+func TestOpen(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "gone")); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("Open of a missing path = %v, want ErrNotFound", err)
+	}
+	// The process's own namespace is always there.
+	h, err := Open("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	cur, err := vnetns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	if !h.Equal(cur) {
+		t.Errorf("Open(/proc/self/ns/net) = %s, want this thread's namespace %s", h, cur)
 	}
 }
