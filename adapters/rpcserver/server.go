@@ -316,14 +316,16 @@ func (w watchStream) Context() context.Context { return w.ctx }
 
 // serverOptions suit a server whose clients are local processes making a
 // call or two per connection (the plugin is executed once per pod):
-//   - Fixed flow-control windows turn off grpc-go's bandwidth estimation,
+//   - A fixed stream window turns off grpc-go's bandwidth estimation,
 //     which answers a connection's first data with a PING the plugin must
-//     read and acknowledge; 1 MiB is far more than any message here.
+//     read and acknowledge; 1 MiB is far more than any message here. The
+//     connection window stays at HTTP/2's initial 64 KiB: a larger one is
+//     announced with a WINDOW_UPDATE frame on every new connection, one
+//     more frame for the plugin to read.
 //   - Small read and write buffers: grpc-go allocates 32 KiB of each per
 //     connection, for messages of a few hundred bytes.
 var serverOptions = []grpc.ServerOption{
-	grpc.InitialWindowSize(1 << 20),
-	grpc.InitialConnWindowSize(1 << 20),
+	grpc.StaticStreamWindowSize(1 << 20),
 	grpc.ReadBufferSize(4 << 10),
 	grpc.WriteBufferSize(4 << 10),
 }
