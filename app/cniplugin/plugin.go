@@ -287,7 +287,7 @@ func (inv *invocation) add() error {
 // meanwhile measured slower: on a node's busy cores its thread start and
 // hand-offs cost more than the overlap gained.)
 type preparation struct {
-	ran bool  // run was called: a pair may exist
+	ran bool  // prepare was called: a pair may exist
 	err error // opening the datapath or PreparePod failed
 }
 
@@ -313,7 +313,7 @@ func (inv *invocation) undoPrepare(spec ports.PodSpec, prep *preparation) string
 	}
 	if inv.pods != nil {
 		if err := inv.pods.TeardownPod(inv.ctx, spec); err != nil {
-			inv.log.Warn("remove the prepared veth pair failed", "hostVeth", spec.HostVeth, "error", err.Error())
+			inv.log.Warn("undo the pod's wiring failed", "hostVeth", spec.HostVeth, "error", err.Error())
 		}
 	}
 	if prep.err != nil && !spec.Addr.IsValid() {
