@@ -69,8 +69,8 @@ func TestPluginWithNetlinkDatapath(t *testing.T) {
 	t.Cleanup(ipamd.Close)
 
 	var stdout, stderr bytes.Buffer
-	open := func(log *slog.Logger, prefix string) (ports.PodNetwork, func(), error) {
-		d, err := netlink.New(netlink.Config{Netns: hostPath, VethPrefix: prefix, Logger: log})
+	open := func(log *slog.Logger) (ports.PodNetwork, func(), error) {
+		d, err := netlink.New(netlink.Config{Netns: hostPath, Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}

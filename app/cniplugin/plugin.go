@@ -73,16 +73,16 @@ type Plugin struct {
 }
 
 // Opener opens the pod datapath for one command. log is the command's
-// logger (the plugin log), vethPrefix the netconf's. The returned func
-// releases the datapath at the end of the command.
-type Opener func(log *slog.Logger, vethPrefix string) (ports.PodNetwork, func(), error)
+// logger (the plugin log). The returned func releases the datapath at the
+// end of the command.
+type Opener func(log *slog.Logger) (ports.PodNetwork, func(), error)
 
 // New returns the plugin wiring pods through pods.
 func New(cfg Config, pods ports.PodNetwork) (*Plugin, error) {
 	if pods == nil {
 		return nil, errors.New("create CNI plugin: no pod datapath")
 	}
-	return NewWithOpener(cfg, func(*slog.Logger, string) (ports.PodNetwork, func(), error) {
+	return NewWithOpener(cfg, func(*slog.Logger) (ports.PodNetwork, func(), error) {
 		return pods, func() {}, nil
 	})
 }
@@ -144,7 +144,7 @@ func (inv *invocation) podNet() (ports.PodNetwork, error) {
 	if inv.pods != nil {
 		return inv.pods, nil
 	}
-	pods, closePods, err := inv.p.open(inv.log, inv.s.vethPrefix)
+	pods, closePods, err := inv.p.open(inv.log)
 	if err != nil {
 		return nil, fmt.Errorf("open pod datapath: %w", err)
 	}

@@ -138,7 +138,7 @@ func TestAddPrepareFailureReleasesAddress(t *testing.T) {
 func TestAddDatapathOpenFailureReleasesAddress(t *testing.T) {
 	e := newEnv(t, fakeipamd.Config{})
 	opens := 0
-	p, err := NewWithOpener(Config{Stdout: e.stdout, Stderr: e.stderr}, func(*slog.Logger, string) (ports.PodNetwork, func(), error) {
+	p, err := NewWithOpener(Config{Stdout: e.stdout, Stderr: e.stderr}, func(*slog.Logger) (ports.PodNetwork, func(), error) {
 		opens++
 		return nil, nil, errors.New("netlink: protocol not supported")
 	})

@@ -24,8 +24,8 @@ func main() {
 
 // openNetlink opens the kernel datapath in the node's namespace, logging to
 // the plugin log.
-func openNetlink(log *slog.Logger, vethPrefix string) (ports.PodNetwork, func(), error) {
-	d, err := netlink.New(netlink.Config{VethPrefix: vethPrefix, Logger: log})
+func openNetlink(log *slog.Logger) (ports.PodNetwork, func(), error) {
+	d, err := netlink.New(netlink.Config{Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
