@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vpc-cni/vpc-cni/adapters/lazyctx"
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
 )
 
@@ -125,7 +126,9 @@ func connect(ctx context.Context, cfg Config) (*Client, error) {
 	dial := cfg.Dialer
 	if dial == nil {
 		dial = func(ctx context.Context, path string, timeout time.Duration) (Conn, error) {
-			return dialDirect(ctx, path, "vpc-cni/"+cfg.ClientVersion, timeout)
+			// A unix socket connects at once or fails: the direct
+			// transport has nothing to bound with the timeout.
+			return dialDirect(ctx, path, "vpc-cni/"+cfg.ClientVersion)
 		}
 	}
 	t, err := dial(ctx, path, cfg.DialTimeout)
@@ -235,7 +238,7 @@ func (c *Client) AddNetwork(ctx context.Context, r AddRequest) (AddReply, error)
 // any other Conn before the call. while runs at most once, on the calling
 // goroutine.
 func (c *Client) AddNetworkWhile(ctx context.Context, r AddRequest, while func()) (AddReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	ctx, cancel := lazyctx.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.AddNetworkReply)
 	err := c.invokeWhile(ctx, methodAddNetwork, &pb.AddNetworkRequest{
@@ -300,7 +303,7 @@ func (c *Client) invokeWhile(ctx context.Context, method string, req, resp proto
 // DelNetwork asks ipamd to release a pod interface. An unknown key is an
 // error wrapping core.ErrUnknownPod.
 func (c *Client) DelNetwork(ctx context.Context, r DelRequest) (DelReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	ctx, cancel := lazyctx.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.DelNetworkReply)
 	err := c.t.Invoke(ctx, methodDelNetwork, &pb.DelNetworkRequest{
@@ -333,7 +336,7 @@ func (c *Client) DelNetwork(ctx context.Context, r DelRequest) (DelReply, error)
 // the named network (all networks when empty). An upstream ipamd does not
 // have this call: the error then wraps ErrUnimplemented.
 func (c *Client) ListAllocations(ctx context.Context, networkName string) ([]Allocation, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	ctx, cancel := lazyctx.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.ListAllocationsReply)
 	err := c.t.Invoke(ctx, methodListAllocations, &pb.ListAllocationsRequest{
@@ -375,7 +378,7 @@ const (
 // the server as a whole). A name the server does not know is reported as
 // ServiceUnknown without an error.
 func (c *Client) Health(ctx context.Context, service string) (HealthStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	ctx, cancel := lazyctx.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	resp := new(pb.HealthCheckResponse)
 	err := c.t.Invoke(ctx, methodHealthCheck, &pb.HealthCheckRequest{Service: service}, resp)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/vpc-cni/vpc-cni/adapters/lazyctx"
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/pb"
 	"github.com/vpc-cni/vpc-cni/adapters/rpc/rpcgrpc"
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
@@ -562,9 +563,14 @@ func sawAdd(s *fakeipamd.Server, id string, wait time.Duration) bool {
 func TestAddNetworkWhileOverlaps(t *testing.T) {
 	s := startFake(t, fakeipamd.Config{Addresses: pool})
 	c := dial(t, nil, s.SocketPath(), "")
-	calls, serverHadIt := 0, false
-	r, err := c.AddNetworkWhile(context.Background(), rpcclient.AddRequest{Key: key("c1")}, func() {
+	calls, serverHadIt, lazyDuringWork := 0, false, false
+	// The caller's deadline is a lazy one, as the plugin's: the work runs
+	// before anything waits on it, so with no timer started.
+	ctx, cancel := lazyctx.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := c.AddNetworkWhile(ctx, rpcclient.AddRequest{Key: key("c1")}, func() {
 		calls++
+		lazyDuringWork = lazyctx.Lazy(ctx)
 		serverHadIt = sawAdd(s, "c1", 5*time.Second)
 	})
 	if err != nil || !r.Success || len(r.Allocations) != 1 || r.Allocations[0].Addr != pool[0].Addr {
@@ -575,6 +581,9 @@ func TestAddNetworkWhileOverlaps(t *testing.T) {
 	}
 	if !serverHadIt {
 		t.Error("the server had not received the request while the work ran")
+	}
+	if !lazyDuringWork {
+		t.Error("the call's deadline had started a timer before the work ran")
 	}
 	// The connection stays usable.
 	if _, err := c.DelNetwork(context.Background(), rpcclient.DelRequest{Key: key("c1")}); err != nil {

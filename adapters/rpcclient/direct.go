@@ -45,6 +45,7 @@ type directConn struct {
 	ua     string
 	next   uint32 // next stream id (odd, client-initiated)
 	broken error  // set once the connection cannot carry more calls
+	waits  callWaits
 
 	// Closing does not wait for a call in progress: it closes the socket,
 	// which ends the call's read.
@@ -65,16 +66,20 @@ const (
 	directMaxRequest = 65535 - 5
 )
 
-func dialDirect(ctx context.Context, path, userAgent string, timeout time.Duration) (*directConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+// dialDirect connects to ipamd's socket. It takes no timeout: connecting
+// a unix socket never waits (a listener with a full backlog refuses at
+// once), and a dial bounded by a context would start a timer for nothing
+// (see adapters/lazyctx for what a live timer costs the plugin).
+func dialDirect(ctx context.Context, path, userAgent string) (*directConn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	conn, err := net.Dial("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	c := &directConn{conn: conn, path: path, ua: userAgent, next: 1}
-	c.fr = http2.NewFramer(&c.out, bufio.NewReader(conn))
+	c.fr = http2.NewFramer(&c.out, bufio.NewReader(connReader{c}))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	// The preface and settings go out with the first request.
@@ -140,26 +145,10 @@ func (c *directConn) InvokeWhile(ctx context.Context, method string, req, resp p
 	if err := ctx.Err(); err != nil {
 		return contextError(err)
 	}
-	// The context's deadline bounds the socket; cancelling it unblocks a
-	// read at once.
-	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		_ = c.conn.SetDeadline(deadline)
-	} else {
-		_ = c.conn.SetDeadline(time.Time{})
-	}
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		// Cancelled as the call ended: the deadline in the past may land
-		// after the next call set its own, so this connection is done.
-		if !stop() && c.broken == nil {
-			c.broken = errors.New("call cancelled")
-		}
-	}()
 
 	id := c.next
 	c.next += 2
-	data, err := c.exchange(id, method, msg, deadline, hasDeadline, while)
+	data, err := c.exchange(ctx, id, method, msg, while)
 	if err != nil {
 		var ce *callError
 		if errors.As(err, &ce) {
@@ -217,7 +206,24 @@ func contextError(err error) error {
 // reads frames until that stream ends, returning the reply message. A
 // *callError is a complete answer (the connection stays usable); any other
 // error leaves the connection broken.
-func (c *directConn) exchange(id uint32, method string, msg []byte, deadline time.Time, hasDeadline bool, while func()) ([]byte, error) {
+//
+// The context's deadline bounds the exchange and cancelling the context
+// ends it, but both are put on the socket only once a read or a write has
+// to wait (see callWaits).
+func (c *directConn) exchange(ctx context.Context, id uint32, method string, msg []byte, while func()) ([]byte, error) {
+	deadline, hasDeadline := ctx.Deadline()
+	c.waits = callWaits{conn: c.conn, ctx: ctx}
+	if hasDeadline {
+		c.waits.deadline = deadline
+	}
+	defer func() {
+		if !c.waits.end() && c.broken == nil {
+			// Cancelled as the call ended: the deadline in the past may
+			// land after the next call set its own, so this connection
+			// is done.
+			c.broken = errors.New("call cancelled")
+		}
+	}()
 	c.hbuf.Reset()
 	fields := []hpack.HeaderField{
 		{Name: ":method", Value: "POST"},
@@ -344,13 +350,75 @@ func (c *directConn) exchange(id uint32, method string, msg []byte, deadline tim
 	}
 }
 
+// flush writes the frames built so far.
 func (c *directConn) flush() error {
-	_, err := c.conn.Write(c.out.Bytes())
+	err := writeWaiting(c.conn, c.out.Bytes(), c.waits.beforeWrite)
 	c.out.Reset()
 	if err != nil {
 		return fmt.Errorf("write to %s: %w", c.path, err)
 	}
 	return nil
+}
+
+// connReader is the socket as the framer reads it.
+type connReader struct{ c *directConn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	return readWaiting(r.c.conn, p, r.c.waits.beforeRead)
+}
+
+// callWaits bounds a call's reads and writes by its deadline and ends
+// them when its context is cancelled, but sets this up only when one of
+// them has to wait: a socket deadline is a runtime timer, and watching a
+// context starts its timer (see adapters/lazyctx). With a live timer an
+// idle thread of the scheduler sleeps in epoll, woken by every netlink
+// reply of the plugin's work in the meantime. A request goes out at once
+// and ipamd's reply is usually there before the plugin reads it, so a
+// call usually arms nothing.
+type callWaits struct {
+	conn        net.Conn
+	ctx         context.Context
+	deadline    time.Time // zero: none
+	read, write bool      // the deadline is on the socket for that direction
+	stop        func() bool
+}
+
+func (w *callWaits) beforeRead() {
+	if !w.read && w.ctx != nil {
+		w.read = true
+		_ = w.conn.SetReadDeadline(w.deadline)
+		w.watch()
+	}
+}
+
+func (w *callWaits) beforeWrite() {
+	if !w.write && w.ctx != nil {
+		w.write = true
+		_ = w.conn.SetWriteDeadline(w.deadline)
+		w.watch()
+	}
+}
+
+func (w *callWaits) watch() {
+	if w.stop == nil {
+		conn := w.conn
+		w.stop = context.AfterFunc(w.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	}
+}
+
+// end undoes what was set up; it reports false when the context ended as
+// the call did, its deadline in the past perhaps still on its way to the
+// socket.
+func (w *callWaits) end() (clean bool) {
+	clean = w.stop == nil || w.stop()
+	if w.read {
+		_ = w.conn.SetReadDeadline(time.Time{})
+	}
+	if w.write {
+		_ = w.conn.SetWriteDeadline(time.Time{})
+	}
+	*w = callWaits{}
+	return clean
 }
 
 // checkResponseHeaders maps a non-gRPC answer to a status as grpc-go does:

@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	cniversion "github.com/containernetworking/cni/pkg/version"
 
+	"github.com/vpc-cni/vpc-cni/adapters/lazyctx"
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient"
 	"github.com/vpc-cni/vpc-cni/app/version"
 	"github.com/vpc-cni/vpc-cni/core"
@@ -192,7 +193,9 @@ func (p *Plugin) begin(cmd string, args *skel.CmdArgs, lenient bool) (*invocatio
 	for _, n := range s.notes {
 		log.Warn("network configuration problem tolerated", "problem", n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
+	// The command's deadline starts no timer until something waits on it
+	// (the read of ipamd's reply): see adapters/lazyctx.
+	ctx, cancel := lazyctx.WithTimeout(context.Background(), p.cfg.Timeout)
 	// STATUS runs every few seconds on a busy node; it logs only failures.
 	quiet := cmd == "STATUS"
 	if !quiet {

@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"google.golang.org/grpc/codes"
 
+	"github.com/vpc-cni/vpc-cni/adapters/lazyctx"
 	"github.com/vpc-cni/vpc-cni/adapters/rpcclient/fakeipamd"
 	"github.com/vpc-cni/vpc-cni/ports"
 )
@@ -52,6 +53,25 @@ func TestAddPreparesWhileAskingIpamd(t *testing.T) {
 	}
 	if got, want := e.pods.state(), plain.pods.state(); got != want {
 		t.Errorf("datapath:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// The command's deadline starts no timer before the pair is prepared: a
+// live timer would have an idle scheduler thread woken by every netlink
+// reply of the preparation (see adapters/lazyctx).
+func TestAddPreparesWithoutTimer(t *testing.T) {
+	e := newEnv(t, fakeipamd.Config{})
+	lazy := false
+	e.pods.beforePrepare = func(ctx context.Context) error {
+		lazy = lazyctx.Lazy(ctx)
+		if _, ok := ctx.Deadline(); !ok {
+			return errors.New("the command context has no deadline")
+		}
+		return nil
+	}
+	e.addOK(args("c1", e.conf("1.0.0", nil)))
+	if !lazy {
+		t.Error("the command's deadline had started a timer before PreparePod")
 	}
 }
 
