@@ -41,6 +41,10 @@ type Datapath struct {
 	mu     sync.Mutex
 	h      *nl.Handle
 	hostNs vnetns.NsHandle
+	// ifreq is a socket in the node's namespace for SIOCGIFINDEX (-1 when
+	// not open): a name's index by ioctl costs a fraction of a netlink
+	// lookup, which returns and decodes the link's every attribute.
+	ifreq int
 	// prepared is what the last PreparePod left for SetupPod.
 	prepared *preparedPod
 
@@ -58,10 +62,23 @@ func New(cfg Config) (*Datapath, error) {
 	if err := ValidateVethPrefix(cfg.VethPrefix); err != nil {
 		return nil, fmt.Errorf("configure netlink datapath: %w", err)
 	}
-	d := &Datapath{cfg: cfg, log: cfg.Logger, enis: map[int]string{}}
+	d := &Datapath{cfg: cfg, log: cfg.Logger, enis: map[int]string{}, hostNs: vnetns.None(), ifreq: -1}
+	open := func() error {
+		h, err := nl.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		d.h = h
+		d.ifreq, err = unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			d.ifreq = -1
+			return fmt.Errorf("open a socket for interface lookups: %w", err)
+		}
+		return nil
+	}
 	var err error
 	if cfg.Netns == "" {
-		d.h, err = nl.NewHandle(unix.NETLINK_ROUTE)
+		err = open()
 		if err == nil {
 			// The namespace of this thread is the process's: Do never
 			// hands back a thread left in another one.
@@ -70,11 +87,7 @@ func New(cfg Config) (*Datapath, error) {
 			runtime.UnlockOSThread()
 		}
 	} else {
-		err = netns.Do(cfg.Netns, func() error {
-			var err error
-			d.h, err = nl.NewHandle(unix.NETLINK_ROUTE)
-			return err
-		})
+		err = netns.Do(cfg.Netns, open)
 		if err == nil {
 			d.hostNs, err = vnetns.GetFromPath(cfg.Netns)
 		}
@@ -95,10 +108,29 @@ func (d *Datapath) Close() error {
 		d.h.Close()
 		d.h = nil
 	}
+	if d.ifreq >= 0 {
+		_ = unix.Close(d.ifreq)
+		d.ifreq = -1
+	}
 	if d.hostNs.IsOpen() {
-		return d.hostNs.Close()
+		err := d.hostNs.Close()
+		d.hostNs = vnetns.None()
+		return err
 	}
 	return nil
+}
+
+// hostIndex returns the index of the node's link called name; the error
+// wraps ENODEV when there is none.
+func (d *Datapath) hostIndex(name string) (int, error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(d.ifreq, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, err
+	}
+	return int(ifr.Uint32()), nil
 }
 
 // dump retries an interrupted netlink dump.

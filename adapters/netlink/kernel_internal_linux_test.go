@@ -105,3 +105,31 @@ func TestRuleConversionRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// hostIndex finds a link of the node's namespace (not the process's) by
+// name, as a netlink lookup does, and reports a missing one as not found.
+func TestHostIndex(t *testing.T) {
+	needRoot(t)
+	node, vpc := newTestNS(t, "node"), newTestNS(t, "vpc")
+	node.addNIC(t, vpc, "ens9", "02:00:00:00:00:09", false)
+	d := newDatapath(t, Config{Netns: node.path})
+	want, err := node.h.LinkByName("ens9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.hostIndex("ens9")
+	if err != nil || got != want.Attrs().Index {
+		t.Fatalf("hostIndex(ens9) = %d, %v; want %d", got, err, want.Attrs().Index)
+	}
+	// The process's namespace has no ens9 (or another one): the lookup
+	// must have happened in the node's.
+	if _, err := d.hostIndex("vens9"); !errors.Is(kernelErr(err), core.ErrNotFound) {
+		t.Fatalf("hostIndex of a link in another namespace = %v; want not found", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}

@@ -373,9 +373,10 @@ func (d *Datapath) ensureVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link
 }
 
 // createVeth makes the pair from inside the pod's namespace, its peer
-// placed in the node's. Both MACs are chosen here, so the pod end needs no
-// lookup afterwards: the kernel creates it down, with the attributes asked
-// for. An error wraps EEXIST when either name is taken (the kernel then
+// placed in the node's. Both MACs are chosen here, so neither end needs a
+// full lookup afterwards: the kernel creates both down, with the
+// attributes asked for, and only the node end's index is looked up (by
+// ioctl). An error wraps EEXIST when either name is taken (the kernel then
 // creates neither end).
 func (d *Datapath) createVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link, err error) {
 	attrs := nl.NewLinkAttrs()
@@ -391,9 +392,16 @@ func (d *Datapath) createVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link
 	if err := ph.LinkAdd(veth); err != nil {
 		return nil, nil, fmt.Errorf("create veth %s (pod) / %s (node): %w", p.IfName, p.HostVeth, kernelErr(err))
 	}
-	if host, err = d.h.LinkByName(p.HostVeth); err != nil {
+	idx, err := d.hostIndex(p.HostVeth)
+	if err != nil {
 		return nil, nil, fmt.Errorf("look up new %s: %w", p.HostVeth, kernelErr(err))
 	}
+	hostAttrs := nl.NewLinkAttrs()
+	hostAttrs.Name = p.HostVeth
+	hostAttrs.Index = idx
+	hostAttrs.MTU = p.MTU
+	hostAttrs.HardwareAddr = veth.PeerHardwareAddr
+	host = &nl.Veth{LinkAttrs: hostAttrs, PeerName: p.IfName}
 	// LinkAdd looked the new link up to fill in its index.
 	if veth.Index == 0 {
 		if pod, err = ph.LinkByName(p.IfName); err != nil {
