@@ -20,7 +20,7 @@ var maxLogSize int64 = 100 << 20
 // stderr. Stdout never gets log lines; it carries the CNI result. The
 // returned func closes the file.
 func openLog(file string, level slog.Level, stderr io.Writer) (*slog.Logger, func(), error) {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}
 	if file == "stderr" {
 		return slog.New(slog.NewTextHandler(stderr, opts)), func() {}, nil
 	}
@@ -50,4 +50,14 @@ func openLog(file string, level slog.Level, stderr io.Writer) (*slog.Logger, fun
 
 func appendTo(file string) (*os.File, error) {
 	return os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+}
+
+// utcTime writes a record's time in UTC, which reads the same on every
+// node. Local time would also make every plugin process load the node's
+// zone file (/etc/localtime) for its first log line.
+func utcTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		a.Value = slog.TimeValue(a.Value.Time().UTC())
+	}
+	return a
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"google.golang.org/grpc/codes"
@@ -692,4 +694,22 @@ func TestGCWithIpamdDown(t *testing.T) {
 		t.Fatal("GC succeeded without ipamd")
 	}
 	mustContain(t, "error", err.Error(), "aws-cni", "unavailable")
+}
+
+// Log times are UTC whatever the node's zone.
+func TestLogTimesAreUTC(t *testing.T) {
+	defer func(l *time.Location) { time.Local = l }(time.Local)
+	time.Local = time.FixedZone("UTC+5", 5*3600)
+	e := newEnv(t, fakeipamd.Config{})
+	e.addOK(args("c1", e.conf("1.0.0", nil)))
+	log, err := os.ReadFile(e.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	utc := regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z `)
+	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		if !utc.MatchString(line) {
+			t.Errorf("log line without a UTC time: %q", line)
+		}
+	}
 }
