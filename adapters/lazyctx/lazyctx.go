@@ -5,13 +5,13 @@
 // one idle thread of the Go scheduler blocked in epoll instead of asleep,
 // and epoll wakes it for every event on every descriptor the runtime
 // polls, netlink sockets included: in the CNI plugin, whose command
-// context lives through the whole ADD, that was a dozen wake-ups of the
-// other core per pod while the plugin talked to the kernel, measured at
-// about 0.08 ms of ADD latency on a 2-core node (docs/local.md). Most
-// users of such a context only ask for its deadline and its Err, which
-// need no timer: the plugin's netlink calls check Err, and the ipamd
-// client waits with a socket deadline, so the timer starts only while the
-// plugin waits for ipamd's reply.
+// context lives through the whole ADD, that was about 15 wake-ups of the
+// other core per pod while the plugin talked to the kernel, 0.04–0.08 ms
+// of ADD latency on a 2-core node (docs/local.md). Most users of such a
+// context only ask for its deadline and its Err, which need no timer: the
+// plugin's netlink calls check Err, and the ipamd client puts the deadline
+// on its socket only when a read would block, so the timer starts only if
+// the plugin has to wait for ipamd's reply.
 package lazyctx
 
 import (

@@ -1,6 +1,5 @@
 // Package rpcclient is the CNI plugin's side of the gRPC contract with
-// ipamd (adapters/rpc/pb): it dials ipamd's unix socket with a short
-// connect timeout, sends the plugin's version in every request, and turns
+// ipamd (adapters/rpc/pb): it dials ipamd's unix socket, sends the plugin's version in every request, and turns
 // replies into plain Go values (netip addresses, ints) and gRPC status
 // codes into sentinel errors:
 //
@@ -25,6 +24,12 @@
 // same server. Only the direct transport can run the caller's work between
 // sending a request and reading its reply (AddNetworkWhile, OverlapConn):
 // the plugin prepares the pod's veth pair there, with no second goroutine.
+//
+// The direct transport also starts no runtime timer unless a call has to
+// wait: a call's deadline goes on the socket, and its context is watched
+// for cancellation, only once a read or write would block (callWaits).
+// Callers that want the same of their own deadline use adapters/lazyctx,
+// as the plugin does, and the Client's CallTimeout is one of those.
 //
 // Every error keeps ipamd's own message so the plugin can show it. The
 // package exists so the plugin logic (app/cniplugin) can be tested against
