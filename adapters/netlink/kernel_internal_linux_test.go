@@ -121,8 +121,7 @@ func TestHostIndex(t *testing.T) {
 	if err != nil || got != want.Attrs().Index {
 		t.Fatalf("hostIndex(ens9) = %d, %v; want %d", got, err, want.Attrs().Index)
 	}
-	// The process's namespace has no ens9 (or another one): the lookup
-	// must have happened in the node's.
+	// vens9, ens9's peer, lives in the VPC namespace: not the node's.
 	if _, err := d.hostIndex("vens9"); !errors.Is(kernelErr(err), core.ErrNotFound) {
 		t.Fatalf("hostIndex of a link in another namespace = %v; want not found", err)
 	}

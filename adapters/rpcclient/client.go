@@ -25,9 +25,9 @@ type Config struct {
 	// Dialer opens the connection; nil is the direct transport (see
 	// direct.go), adapters/rpcclient/grpcconn.Dial is grpc-go's.
 	Dialer Dialer
-	// DialTimeout bounds connecting to the socket, and with grpcconn
-	// completing the HTTP/2 handshake (2 s when zero). A missing socket
-	// fails at once.
+	// DialTimeout bounds grpcconn's connect and HTTP/2 handshake (2 s
+	// when zero). The direct transport needs no bound: connecting a unix
+	// socket succeeds or fails at once, and so does a missing socket.
 	DialTimeout time.Duration
 	// CallTimeout bounds each RPC (10 s when zero); a shorter deadline on
 	// the caller's context wins.
