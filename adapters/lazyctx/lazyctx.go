@@ -80,13 +80,22 @@ func (c *lazy) Err() error {
 		return c.armed.Err()
 	}
 	if c.err == nil {
-		if err := c.parent.Err(); err != nil {
-			c.err = err
-		} else if !time.Now().Before(c.deadline) {
-			c.err = context.DeadlineExceeded
-		}
+		c.err = c.ended()
 	}
 	return c.err
+}
+
+// ended is the outcome an unarmed context has reached by itself: its
+// parent's error, or DeadlineExceeded once the clock passed the deadline;
+// nil while it runs. Call with c.mu held.
+func (c *lazy) ended() error {
+	if err := c.parent.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func (c *lazy) cancel() {
@@ -96,16 +105,10 @@ func (c *lazy) cancel() {
 		c.stop()
 		return
 	}
-	if c.err != nil {
-		return
-	}
-	switch {
-	case c.parent.Err() != nil:
-		c.err = c.parent.Err()
-	case !time.Now().Before(c.deadline):
-		c.err = context.DeadlineExceeded
-	default:
-		c.err = context.Canceled
+	if c.err == nil {
+		if c.err = c.ended(); c.err == nil {
+			c.err = context.Canceled
+		}
 	}
 }
 
