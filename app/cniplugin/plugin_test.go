@@ -1,10 +1,14 @@
 package cniplugin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -696,18 +700,36 @@ func TestGCWithIpamdDown(t *testing.T) {
 	mustContain(t, "error", err.Error(), "aws-cni", "unavailable")
 }
 
-// Log times are UTC whatever the node's zone.
+// Log times are UTC whatever the node's zone. (The zone is set on the
+// record rather than through time.Local, which other goroutines read.)
 func TestLogTimesAreUTC(t *testing.T) {
-	defer func(l *time.Location) { time.Local = l }(time.Local)
-	time.Local = time.FixedZone("UTC+5", 5*3600)
+	file := filepath.Join(t.TempDir(), "plugin.log")
+	log, closeLog, err := openLog(file, slog.LevelDebug, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.FixedZone("UTC+5", 5*3600))
+	if err := log.Handler().Handle(context.Background(), slog.NewRecord(at, slog.LevelInfo, "m", 0)); err != nil {
+		t.Fatal(err)
+	}
+	closeLog()
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "time=2026-01-01T22:04:05.006Z "; !strings.HasPrefix(string(got), want) {
+		t.Errorf("log line %q does not start with %q", got, want)
+	}
+
+	// Every line an ADD writes carries such a time.
 	e := newEnv(t, fakeipamd.Config{})
 	e.addOK(args("c1", e.conf("1.0.0", nil)))
-	log, err := os.ReadFile(e.logFile)
+	lines, err := os.ReadFile(e.logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	utc := regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z `)
-	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
 		if !utc.MatchString(line) {
 			t.Errorf("log line without a UTC time: %q", line)
 		}
