@@ -383,6 +383,14 @@ func (d *Datapath) createVeth(ph *nl.Handle, p ports.PodSpec) (host, pod nl.Link
 	attrs.Name = p.IfName
 	attrs.MTU = p.MTU
 	attrs.HardwareAddr = randomMAC()
+	// One queue each way, for both ends (netlink copies these to the
+	// peer). Without them the kernel gives a veth one queue per possible
+	// CPU, registers them all (sysfs objects included) and then cuts the
+	// active ones back to one, and cutting back waits for an expedited RCU
+	// grace period, once per end: IPIs to every CPU of the node, on every
+	// pod ADD. One queue is what the kernel leaves a veth with anyway.
+	attrs.NumTxQueues = 1
+	attrs.NumRxQueues = 1
 	veth := &nl.Veth{
 		LinkAttrs:        attrs,
 		PeerName:         p.HostVeth,

@@ -439,3 +439,27 @@ func TestSetupPodAgainChangesMTU(t *testing.T) {
 		}
 	}
 }
+
+// Both ends of a pod's veth are made with one queue each way, not one per
+// possible CPU cut back to one afterwards (which waits for an RCU grace
+// period per end; see createVeth). On a single-CPU machine the kernel's
+// default is one queue as well, so there this cannot tell the difference.
+func TestPodVethHasOneQueueEachWay(t *testing.T) {
+	needRoot(t)
+	node, pod := newTestNS(t, "node"), newTestNS(t, "pod")
+	d := newDatapath(t, Config{Netns: node.path})
+	p := podSpec("ctr-q", pod, "q", "10.0.1.12", 254)
+	setupPod(t, d, p)
+	for _, end := range []struct {
+		ns   *testNS
+		name string
+	}{{node, p.HostVeth}, {pod, p.IfName}} {
+		l, err := end.ns.h.LinkByName(end.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := l.Attrs(); a.NumTxQueues != 1 || a.NumRxQueues != 1 {
+			t.Errorf("%s has %d tx and %d rx queues, want 1 and 1", end.name, a.NumTxQueues, a.NumRxQueues)
+		}
+	}
+}
