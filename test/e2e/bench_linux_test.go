@@ -140,10 +140,10 @@ type floorTimes struct{ adds, dels []time.Duration }
 // and unwired with the netlink datapath in-process (veth pair across the
 // two namespaces, address, routes, ARP entry, host route, rules and the
 // host end's sysctls: what the plugin does, without exec and gRPC). This
-// is the floor of the ADD target. The issue lists a move of one end among
-// the floor's steps, upstream's way; the datapath creates the pair across
-// the namespaces instead, and a floor with the move (BenchmarkStepsFloor)
-// is over ten times slower, which would make the target say nothing about
+// is the floor of the ADD target. The issue's list of the floor's steps
+// has a move of one veth end; the datapath creates the pair across the
+// namespaces instead, and a floor with the move (BenchmarkStepsFloor) is
+// over ten times slower, which would make the target say nothing about
 // the plugin's own cost.
 type floorNode struct {
 	tb    testing.TB
@@ -260,9 +260,10 @@ func BenchmarkKernelFloor(b *testing.B) {
 }
 
 // BenchmarkStepsFloor is the wiring done with the steps the issue lists
-// for the kernel floor, upstream's sequence (see stepsFloor), per pod:
-// what creating the veth pair across the two namespaces at once, as
-// adapters/netlink does, saves over creating it in one and moving an end.
+// for the kernel floor (see stepsFloor), per pod: next to
+// BenchmarkKernelFloor, what creating the veth pair across the two
+// namespaces at once, as adapters/netlink does, saves over creating it in
+// one and moving an end.
 func BenchmarkStepsFloor(b *testing.B) {
 	var adds []time.Duration
 	for i := 0; i < b.N; i++ {

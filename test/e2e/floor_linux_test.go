@@ -19,14 +19,14 @@ import (
 
 // stepsFloor wires pods with the steps the issue lists for the kernel
 // floor, one netlink call each, in-process: a veth pair created in the
-// pod's namespace, its host end moved to the node's namespace, both ends
-// up, the pod's address, its two routes through the link-local gateway,
-// the gateway's static ARP entry, the node's route to the pod and its two
-// rules (to the pod, and from it to its ENI's table). That is the wiring
-// upstream's plugin does, less its sysctls. The links get the attributes
-// adapters/netlink gives them (MTU, one queue each way), so that the only
-// difference from that datapath is the move, which the datapath avoids by
-// creating the host end in the node's namespace directly.
+// pod's namespace, its host end then moved to the node's namespace, both
+// ends up, the pod's address, its two routes through the link-local
+// gateway, the gateway's static ARP entry, the node's route to the pod and
+// its two rules (to the pod, and from it to its ENI's table). The links get
+// the attributes adapters/netlink gives them (MTU, one queue each way), so
+// the one difference from that datapath is the move: adapters/netlink (and
+// upstream's plugin today) creates the pair across the two namespaces in
+// one request instead.
 type stepsFloor struct {
 	tb     testing.TB
 	node   vnetns.NsHandle
