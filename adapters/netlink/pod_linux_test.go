@@ -426,6 +426,17 @@ func TestSetupPodAgainChangesMTU(t *testing.T) {
 	if again != first {
 		t.Errorf("second SetupPod = %+v, want the same pair %+v", again, first)
 	}
+	for _, l := range vethEnds(t, node, pod, p) {
+		if l.Attrs().MTU != 1500 {
+			t.Errorf("%s MTU = %d, want 1500", l.Attrs().Name, l.Attrs().MTU)
+		}
+	}
+}
+
+// vethEnds looks up both ends of p's veth pair, the node's first.
+func vethEnds(t *testing.T, node, pod *testNS, p ports.PodSpec) []nl.Link {
+	t.Helper()
+	var ends []nl.Link
 	for _, end := range []struct {
 		ns   *testNS
 		name string
@@ -434,10 +445,9 @@ func TestSetupPodAgainChangesMTU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.Attrs().MTU != 1500 {
-			t.Errorf("%s MTU = %d, want 1500", end.name, l.Attrs().MTU)
-		}
+		ends = append(ends, l)
 	}
+	return ends
 }
 
 // Both ends of a pod's veth are made with one queue each way, not one per
@@ -450,16 +460,9 @@ func TestPodVethHasOneQueueEachWay(t *testing.T) {
 	d := newDatapath(t, Config{Netns: node.path})
 	p := podSpec("ctr-q", pod, "q", "10.0.1.12", 254)
 	setupPod(t, d, p)
-	for _, end := range []struct {
-		ns   *testNS
-		name string
-	}{{node, p.HostVeth}, {pod, p.IfName}} {
-		l, err := end.ns.h.LinkByName(end.name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, l := range vethEnds(t, node, pod, p) {
 		if a := l.Attrs(); a.NumTxQueues != 1 || a.NumRxQueues != 1 {
-			t.Errorf("%s has %d tx and %d rx queues, want 1 and 1", end.name, a.NumTxQueues, a.NumRxQueues)
+			t.Errorf("%s has %d tx and %d rx queues, want 1 and 1", a.Name, a.NumTxQueues, a.NumRxQueues)
 		}
 	}
 }
