@@ -39,7 +39,7 @@ type stepsFloor struct {
 func newStepsFloor(tb testing.TB, count int) *stepsFloor {
 	tb.Helper()
 	needRoot(tb)
-	id := fmt.Sprintf("%x", time.Now().UnixNano()%(1<<28))
+	id := fmt.Sprintf("%07x", time.Now().UnixNano()%(1<<28))
 	var cleanups []func()
 	f := &stepsFloor{tb: tb, node: vnetns.None(), hostIx: make([]int, count), close: func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
