@@ -147,8 +147,14 @@ func TestOrphanReleasedByPeriodicPass(t *testing.T) {
 	if containers, _ := n.checkpointed(t); !slices.Equal(containers, []string{"container-1"}) {
 		t.Errorf("allocations after the reclaim = %v, want [container-1]", containers)
 	}
-	if m := scrape(t, d); m["awscni_reclaimed_ip_addresses"] != "1" {
-		t.Errorf("awscni_reclaimed_ip_addresses = %q, want 1", m["awscni_reclaimed_ip_addresses"])
+	// The pass counts the release after the checkpoint has it.
+	var reclaimed string
+	waitFor(t, "the reclaim to be counted", func() bool {
+		reclaimed = scrape(t, d)["awscni_reclaimed_ip_addresses"]
+		return reclaimed != "0"
+	})
+	if reclaimed != "1" {
+		t.Errorf("awscni_reclaimed_ip_addresses = %q, want 1", reclaimed)
 	}
 	// A DEL that arrives after all is still a success, with no address.
 	dr, err := c.cni.DelNetwork(tctx(t), delReq(2))
