@@ -79,6 +79,9 @@ func newStepsFloor(tb testing.TB, count int) *stepsFloor {
 
 var gateway = net.IPv4(169, 254, 1, 1)
 
+// host32 is ip as a /32 prefix.
+func host32(ip net.IP) *net.IPNet { return &net.IPNet{IP: ip, Mask: net.CIDRMask(32, 32)} }
+
 // add wires pod i with the listed steps and returns how long it took.
 func (f *stepsFloor) add(i int) time.Duration {
 	start := time.Now()
@@ -124,12 +127,12 @@ func (f *stepsFloor) wire(p ports.PodSpec, i int) error {
 	if err := ph.LinkSetUp(veth); err != nil {
 		return err
 	}
-	addr := &net.IPNet{IP: p.Addr.AsSlice(), Mask: net.CIDRMask(32, 32)}
+	addr := host32(p.Addr.AsSlice())
 	if err := ph.AddrAdd(veth, &nl.Addr{IPNet: addr}); err != nil {
 		return fmt.Errorf("address: %w", err)
 	}
 	podIx := veth.Attrs().Index
-	if err := ph.RouteAdd(&nl.Route{LinkIndex: podIx, Dst: &net.IPNet{IP: gateway, Mask: net.CIDRMask(32, 32)}, Scope: nl.SCOPE_LINK}); err != nil {
+	if err := ph.RouteAdd(&nl.Route{LinkIndex: podIx, Dst: host32(gateway), Scope: nl.SCOPE_LINK}); err != nil {
 		return fmt.Errorf("gateway route: %w", err)
 	}
 	if err := ph.RouteAdd(&nl.Route{LinkIndex: podIx, Gw: gateway}); err != nil {
@@ -150,7 +153,7 @@ func (f *stepsFloor) wire(p ports.PodSpec, i int) error {
 }
 
 func (f *stepsFloor) rules(p ports.PodSpec) []*nl.Rule {
-	addr := &net.IPNet{IP: p.Addr.AsSlice(), Mask: net.CIDRMask(32, 32)}
+	addr := host32(p.Addr.AsSlice())
 	to := nl.NewRule()
 	to.Dst, to.Table, to.Priority = addr, unix.RT_TABLE_MAIN, 512
 	from := nl.NewRule()
