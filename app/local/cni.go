@@ -74,6 +74,11 @@ type Pod struct {
 	Device     int
 
 	AddLatency time.Duration
+	// AddExec is the part of AddLatency spent executing the plugin (from
+	// starting the process to collecting its output and exit status); the
+	// rest is libcni's own work around it: building the plugin's config,
+	// parsing the result and writing its result cache.
+	AddExec    time.Duration
 	DelLatency time.Duration
 	deleted    bool
 
@@ -118,7 +123,26 @@ func newCNIDriver(binDir, cacheDir string, exec invoke.Exec, conflist []byte) (*
 }
 
 func (d *cniDriver) add(ctx context.Context, p *Pod) (types.Result, error) {
-	return d.cni.AddNetworkList(ctx, d.list, p.runtimeConf())
+	return d.cni.AddNetworkList(withExecTimer(ctx, &p.AddExec), d.list, p.runtimeConf())
+}
+
+// execTimerKey carries, in the context of a libcni call, where the
+// executor adds the time it spends executing plugins.
+type execTimerKey struct{}
+
+func withExecTimer(ctx context.Context, total *time.Duration) context.Context {
+	*total = 0
+	return context.WithValue(ctx, execTimerKey{}, total)
+}
+
+// timeExec runs one plugin execution, adding its duration to the call's
+// timer if it has one.
+func timeExec(ctx context.Context, run func()) {
+	start := time.Now()
+	run()
+	if total, ok := ctx.Value(execTimerKey{}).(*time.Duration); ok {
+		*total += time.Since(start)
+	}
 }
 
 func (d *cniDriver) check(ctx context.Context, p *Pod) error {

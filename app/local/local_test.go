@@ -222,6 +222,27 @@ func TestMemoryResidueFound(t *testing.T) {
 	}
 }
 
+// TestExecTimer: a libcni call's timer adds up the executions under it
+// and starts from zero; a call without one is timed by nobody.
+func TestExecTimer(t *testing.T) {
+	total := 5 * time.Second
+	ctx := withExecTimer(context.Background(), &total)
+	if total != 0 {
+		t.Fatalf("a new timer starts at %v", total)
+	}
+	ran := 0
+	for range 2 {
+		timeExec(ctx, func() { ran++; time.Sleep(time.Millisecond) })
+	}
+	if ran != 2 || total < 2*time.Millisecond {
+		t.Errorf("two executions of 1 ms: ran %d, timed %v", ran, total)
+	}
+	timeExec(context.Background(), func() { ran++ })
+	if ran != 3 {
+		t.Error("an execution without a timer did not run")
+	}
+}
+
 // TestRestartMemory restarts ipamd on its checkpoint: the pod keeps its
 // address.
 func TestRestartMemory(t *testing.T) {
@@ -235,6 +256,9 @@ func TestRestartMemory(t *testing.T) {
 	p, err := c.AddPod(ctx, n)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p.AddExec <= 0 || p.AddExec >= p.AddLatency {
+		t.Errorf("the plugin's execution took %v of an ADD of %v: want a part of it", p.AddExec, p.AddLatency)
 	}
 	if d, err := c.RestartIPAMD(ctx, n); err != nil || d <= 0 {
 		t.Fatalf("restart: %v, %v", d, err)

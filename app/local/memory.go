@@ -210,18 +210,20 @@ func (e *inProcessExec) ExecPlugin(ctx context.Context, pluginPath string, stdin
 		ContainerID: env["CNI_CONTAINERID"], Netns: env["CNI_NETNS"], IfName: env["CNI_IFNAME"],
 		Args: env["CNI_ARGS"], Path: env["CNI_PATH"], StdinData: stdin,
 	}
-	switch cmd := env["CNI_COMMAND"]; cmd {
-	case "ADD":
-		err = plugin.Add(args)
-	case "DEL":
-		err = plugin.Del(args)
-	case "CHECK":
-		err = plugin.Check(args)
-	case "VERSION":
-		err = cniplugin.VersionInfo().Encode(&stdout)
-	default:
-		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_COMMAND %q not run in-process", cmd), "")
-	}
+	timeExec(ctx, func() {
+		switch cmd := env["CNI_COMMAND"]; cmd {
+		case "ADD":
+			err = plugin.Add(args)
+		case "DEL":
+			err = plugin.Del(args)
+		case "CHECK":
+			err = plugin.Check(args)
+		case "VERSION":
+			err = cniplugin.VersionInfo().Encode(&stdout)
+		default:
+			err = types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_COMMAND %q not run in-process", cmd), "")
+		}
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func (e *nsExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte
 	var stderr bytes.Buffer
 	raw := invoke.RawExec{Stderr: &stderr}
 	if err := netns.Do(e.path, func() error {
-		out, perr = raw.ExecPlugin(ctx, pluginPath, stdin, environ)
+		timeExec(ctx, func() { out, perr = raw.ExecPlugin(ctx, pluginPath, stdin, environ) })
 		return nil
 	}); err != nil {
 		return nil, err
