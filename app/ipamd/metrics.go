@@ -61,16 +61,18 @@ func (p *statsPublisher) publish() {
 		perBlock = core.AddressesPerPrefix
 	}
 	s := metrics.Stats{
-		ENIs:           st.ENIs,
-		MaxENIs:        lim.MaxENIs,
-		MaxIPs:         lim.MaxENIs * lim.BlocksPerENI * perBlock,
-		TotalIPs:       st.Total,
-		AssignedIPs:    st.Assigned,
-		CooldownIPs:    st.Cooling,
-		IPv4Prefixes:   st.Prefixes,
-		AssignedPerENI: map[core.ENIID]int{},
-		Reconciles:     map[string]int{"reconcile": c.Reconciles, "ec2_reconcile": c.EC2Reconciles},
-		Errors:         map[string]int{"cloud": c.CloudErrors, "throttled": c.Throttled, "assign": c.AssignFailures},
+		ENIs:             st.ENIs,
+		MaxENIs:          lim.MaxENIs,
+		MaxIPs:           lim.MaxENIs * lim.BlocksPerENI * perBlock,
+		TotalIPs:         st.Total,
+		AssignedIPs:      st.Assigned,
+		CooldownIPs:      st.Cooling,
+		IPv4Prefixes:     st.Prefixes,
+		AssignedPerENI:   map[core.ENIID]int{},
+		Reconciles:       map[string]int{"reconcile": c.Reconciles, "ec2_reconcile": c.EC2Reconciles},
+		Errors:           map[string]int{"cloud": c.CloudErrors, "throttled": c.Throttled, "assign": c.AssignFailures},
+		ForceRemovedENIs: c.ForceRemovedENIs,
+		ForceRemovedIPs:  c.ForceRemovedIPs,
 	}
 	for _, v := range p.svc.ENIs() {
 		s.AssignedPerENI[v.ID] = v.Assigned

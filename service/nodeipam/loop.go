@@ -624,6 +624,10 @@ func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src r
 			if err != nil && !errors.Is(err, core.ErrUnknownENI) {
 				errs = append(errs, fmt.Errorf("force-remove lost ENI %s: %w", id, err))
 			}
+			if err == nil {
+				s.stats.ForceRemovedENIs++
+				s.stats.ForceRemovedIPs += len(dropped)
+			}
 			for _, d := range dropped {
 				s.log.Warn("pod lost its address: ENI is no longer attached", "eni", string(id), "pod", d.Pod.String(), "ip", d.Addr.String())
 			}

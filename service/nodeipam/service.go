@@ -76,6 +76,11 @@ type Counters struct {
 	LeakedDeleted   int
 	Reconciles      int
 	EC2Reconciles   int
+	// ForceRemovedENIs and ForceRemovedIPs count ENIs found detached while
+	// pods held addresses on them, and those pods' addresses, removed
+	// from the pool with them.
+	ForceRemovedENIs int
+	ForceRemovedIPs  int
 }
 
 // AssignRequest is one CNI ADD.

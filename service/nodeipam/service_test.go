@@ -834,3 +834,56 @@ func TestReconcileDoesNotReaskEC2AboutUnmanagedENIs(t *testing.T) {
 		t.Fatalf("%d DescribeInstances calls in 5 metadata reconciles with a no_manage ENI attached, want 0", got)
 	}
 }
+
+// An ENI detached behind ipamd's back while pods hold addresses on it is
+// removed with them once EC2 confirms it, and counted as force-removed
+// (awscni_force_removed_enis / _ips).
+func TestLostENIIsForceRemovedAndCounted(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	cfg := fastConfig()
+	cfg.Targets = warmpool.Targets{WarmIP: 2, MinimumIP: 1}
+	svc := n.service(cfg)
+	n.converge(svc)
+	ctx := context.Background()
+	// Enough pods that some land on a secondary ENI.
+	for i := 0; i < 14; i++ {
+		if _, err := svc.TryAssign(ctx, req(i)); err != nil {
+			svc.SetExternalDemand(1)
+			n.converge(svc)
+			svc.SetExternalDemand(0)
+			_, err = svc.TryAssign(ctx, req(i))
+			must(t, err)
+		}
+	}
+	n.converge(svc)
+	var lost core.ENI
+	for _, e := range n.cloud.ENIsOf(n.inst.ID) {
+		if e.DeviceNumber > 0 {
+			lost = e
+		}
+	}
+	var onLost []int
+	for i := 0; i < 14; i++ {
+		if a, ok := svc.Lookup(key(i)); ok && a.ENI == lost.ID {
+			onLost = append(onLost, i)
+		}
+	}
+	if lost.ID == "" || len(onLost) == 0 {
+		t.Fatalf("no pods on a secondary ENI (ENIs %v)", n.cloudShape())
+	}
+	if c := svc.Counters(); c.ForceRemovedENIs != 0 || c.ForceRemovedIPs != 0 {
+		t.Fatalf("force-removed before anything was lost: %+v", c)
+	}
+	must(t, n.cloud.DetachENI(ctx, lost.AttachmentID, true))
+	n.clock.Advance(2 * time.Minute)
+	_ = svc.Reconcile(ctx)
+	for _, i := range onLost {
+		if _, ok := svc.Lookup(key(i)); ok {
+			t.Errorf("pod %d still holds an address on detached %s", i, lost.ID)
+		}
+	}
+	c := svc.Counters()
+	if c.ForceRemovedENIs != 1 || c.ForceRemovedIPs != len(onLost) {
+		t.Errorf("force-removed %d ENIs and %d addresses, want 1 and %d", c.ForceRemovedENIs, c.ForceRemovedIPs, len(onLost))
+	}
+}
