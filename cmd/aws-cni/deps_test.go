@@ -1,12 +1,10 @@
 package main
 
 import (
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/vpc-cni/vpc-cni/app/version"
+	"github.com/vpc-cni/vpc-cni/test/godeps"
 )
 
 // TestNoGRPCGo keeps grpc-go out of the plugin. The plugin is executed for
@@ -17,20 +15,10 @@ import (
 // (adapters/rpc/pb); the service stubs (adapters/rpc/rpcgrpc) and the
 // grpc-go client (adapters/rpcclient/grpcconn) are for ipamd and tools.
 func TestNoGRPCGo(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not on PATH; cannot list the plugin's dependencies")
-	}
 	const pkg = "github.com/vpc-cni/vpc-cni/cmd/aws-cni"
-	out, err := exec.Command(goTool, "list", "-deps", "-tags="+version.BuildTags, pkg).Output()
-	if err != nil {
-		t.Fatalf("go list -deps %s: %v", pkg, err)
-	}
-	deps := strings.Fields(string(out))
-	for _, want := range []string{"github.com/vpc-cni/vpc-cni/adapters/rpc/pb", "golang.org/x/net/http2"} {
-		if !slices.Contains(deps, want) {
-			t.Fatalf("go list -deps %s: %s is not among %d packages; the listing is not what this test expects", pkg, want, len(deps))
-		}
+	deps := godeps.List(t, pkg, "github.com/vpc-cni/vpc-cni/adapters/rpc/pb")
+	if !slices.Contains(deps, "golang.org/x/net/http2") {
+		t.Fatalf("go list -deps %s: golang.org/x/net/http2 is not among %d packages; the listing is not what this test expects", pkg, len(deps))
 	}
 	for _, bad := range []string{
 		"google.golang.org/grpc",
