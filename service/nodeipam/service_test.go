@@ -63,6 +63,23 @@ func (n *node) converge(svc *nodeipam.Service) {
 	n.t.Fatalf("pool did not converge in 50 passes")
 }
 
+// assignPods gives pods 0..count-1 an address each, growing the pool
+// whenever it runs dry, then lets it settle.
+func (n *node) assignPods(svc *nodeipam.Service, count int) {
+	n.t.Helper()
+	ctx := context.Background()
+	for i := 0; i < count; i++ {
+		if _, err := svc.TryAssign(ctx, req(i)); err != nil {
+			svc.SetExternalDemand(1)
+			n.converge(svc)
+			svc.SetExternalDemand(0)
+			_, err = svc.TryAssign(ctx, req(i))
+			must(n.t, err)
+		}
+	}
+	n.converge(svc)
+}
+
 // cloudShape lists secondary IPs (and prefixes) per attached ENI, device order.
 func (n *node) cloudShape() []string {
 	var out []string
@@ -734,16 +751,7 @@ func TestFailedDetachKeepsPoolEqualToEC2(t *testing.T) {
 	svc := n.service(cfg)
 	n.converge(svc)
 	ctx := context.Background()
-	for i := 0; i < 20; i++ {
-		if _, err := svc.TryAssign(ctx, req(i)); err != nil {
-			svc.SetExternalDemand(1)
-			n.converge(svc)
-			svc.SetExternalDemand(0)
-			_, err = svc.TryAssign(ctx, req(i))
-			must(t, err)
-		}
-	}
-	n.converge(svc)
+	n.assignPods(svc, 20)
 	n.cloud.InjectError("DetachNetworkInterface", "RequestLimitExceeded", -1)
 	for i := 0; i < 20; i++ {
 		_, err := svc.Release(ctx, key(i))
@@ -845,17 +853,7 @@ func TestLostENIIsForceRemovedAndCounted(t *testing.T) {
 	svc := n.service(cfg)
 	n.converge(svc)
 	ctx := context.Background()
-	// Enough pods that some land on a secondary ENI.
-	for i := 0; i < 14; i++ {
-		if _, err := svc.TryAssign(ctx, req(i)); err != nil {
-			svc.SetExternalDemand(1)
-			n.converge(svc)
-			svc.SetExternalDemand(0)
-			_, err = svc.TryAssign(ctx, req(i))
-			must(t, err)
-		}
-	}
-	n.converge(svc)
+	n.assignPods(svc, 14) // enough that some land on a secondary ENI
 	var lost core.ENI
 	for _, e := range n.cloud.ENIsOf(n.inst.ID) {
 		if e.DeviceNumber > 0 {
