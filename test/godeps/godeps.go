@@ -13,10 +13,10 @@ import (
 
 // List returns the import paths pkg depends on, itself included, built
 // with the release tags (version.BuildTags). It skips the test when the go
-// tool is not on PATH, and fails it when the listing lacks want, a package
-// pkg is known to need: a listing without it would make every "not among
-// the dependencies" check pass for the wrong reason.
-func List(t testing.TB, pkg, want string) []string {
+// tool is not on PATH, and fails it when the listing lacks any of want,
+// packages pkg is known to need: a listing without them would make every
+// "not among the dependencies" check pass for the wrong reason.
+func List(t testing.TB, pkg string, want ...string) []string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -27,8 +27,10 @@ func List(t testing.TB, pkg, want string) []string {
 		t.Fatalf("go list -deps %s: %v", pkg, err)
 	}
 	deps := strings.Fields(string(out))
-	if !slices.Contains(deps, want) {
-		t.Fatalf("go list -deps %s: %s is not among %d packages; the listing is not what this test expects", pkg, want, len(deps))
+	for _, w := range want {
+		if !slices.Contains(deps, w) {
+			t.Fatalf("go list -deps %s: %s is not among %d packages; the listing is not what this test expects", pkg, w, len(deps))
+		}
 	}
 	return deps
 }
