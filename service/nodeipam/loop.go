@@ -624,7 +624,9 @@ func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src r
 			if err != nil && !errors.Is(err, core.ErrUnknownENI) {
 				errs = append(errs, fmt.Errorf("force-remove lost ENI %s: %w", id, err))
 			}
-			if err == nil {
+			// The plan saw pods on it, but the lock was let go since: count
+			// only what really left with the ENI.
+			if err == nil && len(dropped) > 0 {
 				s.stats.ForceRemovedENIs++
 				s.stats.ForceRemovedIPs += len(dropped)
 			}
