@@ -173,11 +173,10 @@ func processRSS(b *testing.B) float64 {
 	return 0
 }
 
-// BenchmarkAddDelNetwork measures ipamd's side of a CNI ADD and DEL: one
-// AddNetwork and one DelNetwork over the unix socket on an established
-// connection (the plugin's dial is not included), each made durable in the
-// checkpoint file before the reply, with 50 other pods on the node.
-func BenchmarkAddDelNetwork(b *testing.B) {
+// benchDaemon starts ipamd on an m5.xlarge with 50 pods already given an
+// address, and a client connected to its socket; both end with b.
+func benchDaemon(b *testing.B) (*Daemon, *client) {
+	b.Helper()
 	n := newNode(b, "m5.xlarge")
 	n.env["AWS_VPC_K8S_CNI_LOGLEVEL"] = "INFO"
 	n.env["IP_COOLDOWN_PERIOD"] = "0"
@@ -188,14 +187,23 @@ func BenchmarkAddDelNetwork(b *testing.B) {
 	if err := d.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	defer d.Stop(context.Background())
+	b.Cleanup(func() { _ = d.Stop(context.Background()) })
 	c := dial(b, d.Socket())
-	defer c.conn.Close()
+	b.Cleanup(func() { _ = c.conn.Close() })
 	for p := 0; p < 50; p++ {
 		if r, err := c.cni.AddNetwork(tctx(b), addReq(p)); err != nil || !r.GetSuccess() {
 			b.Fatalf("AddNetwork %d: %v, %v", p, r, err)
 		}
 	}
+	return d, c
+}
+
+// BenchmarkAddDelNetwork measures ipamd's side of a CNI ADD and DEL: one
+// AddNetwork and one DelNetwork over the unix socket on an established
+// connection (the plugin's dial is not included), each made durable in the
+// checkpoint file before the reply, with 50 other pods on the node.
+func BenchmarkAddDelNetwork(b *testing.B) {
+	_, c := benchDaemon(b)
 	add, del := addReq(1000), delReq(1000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -213,23 +221,7 @@ func BenchmarkAddDelNetwork(b *testing.B) {
 // one AddNetwork, close; the DelNetwork that returns the address goes over
 // an established connection and is part of the loop, not of the point.
 func BenchmarkAddNewConnection(b *testing.B) {
-	n := newNode(b, "m5.xlarge")
-	n.env["AWS_VPC_K8S_CNI_LOGLEVEL"] = "INFO"
-	n.env["IP_COOLDOWN_PERIOD"] = "0"
-	d, err := New(n.options())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := d.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer d.Stop(context.Background())
-	c := dial(b, d.Socket())
-	for p := 0; p < 50; p++ {
-		if r, err := c.cni.AddNetwork(tctx(b), addReq(p)); err != nil || !r.GetSuccess() {
-			b.Fatalf("AddNetwork %d: %v, %v", p, r, err)
-		}
-	}
+	d, c := benchDaemon(b)
 	ctx := tctx(b)
 	req := rpcclient.AddRequest{
 		Key: rpcclient.PodKey{NetworkName: "aws-cni", ContainerID: "container-1000", IfName: "eth0"},
