@@ -51,8 +51,10 @@ type HostNetwork interface {
 	SetupHost(ctx context.Context, cfg HostConfig) error
 	SetupENI(ctx context.Context, eni ENINetwork) error
 	TeardownENI(ctx context.Context, eni ENINetwork) error
-	// HostVeths returns the names of the node's links that start with the
-	// veth prefix: the host ends of the pods' veths. ipamd treats a pod
+	// HostVeths returns the names of the node's veths that are named as
+	// pods' host veths are (a prefix of 1 to 4 characters, then 11 hex
+	// digits from the pod), whatever the prefix: the veth prefix setting
+	// may have changed since a running pod was wired. ipamd treats a pod
 	// whose veth is not listed as gone.
 	HostVeths(ctx context.Context) (map[string]bool, error)
 	// SyncPodRules puts back what is missing of each listed pod's node

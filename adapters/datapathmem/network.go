@@ -337,8 +337,8 @@ func (n *Network) TeardownENI(ctx context.Context, eni ports.ENINetwork) error {
 	return nil
 }
 
-// HostVeths lists the node's links named with the veth prefix. See
-// ports.HostNetwork.
+// HostVeths lists the node's veths named as pods' host veths are, with
+// any prefix, as adapters/netlink does. See ports.HostNetwork.
 func (n *Network) HostVeths(ctx context.Context) (map[string]bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -350,7 +350,7 @@ func (n *Network) HostVeths(ctx context.Context) (map[string]bool, error) {
 	}
 	out := map[string]bool{}
 	for _, l := range n.node.links {
-		if strings.HasPrefix(l.name, n.vethPrefix) {
+		if _, ok := netstate.PodVethSuffix(l.name); ok && l.veth {
 			out[l.name] = true
 		}
 	}

@@ -111,3 +111,30 @@ func TestSyncPodRulesRestoresFlushedRules(t *testing.T) {
 		t.Errorf("SyncPodRules with a fault = %v", err)
 	}
 }
+
+// HostVeths lists the pods' veths whatever their prefix (the setting may
+// have changed since they were wired) and no other link, even one named
+// like a pod's veth; as adapters/netlink's TestHostVethsAnyPrefix.
+func TestHostVethsAnyPrefix(t *testing.T) {
+	n, err := New(Config{VethPrefix: "eni", Links: []Link{
+		{Name: "eth0", MAC: mac0, Up: true},
+		{Name: "eni0123456789a", MAC: mac1}, // not a veth
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := podSpec("ctr-a", "/run/netns/a", "eni5e1c4d6c68c", "10.0.1.5", 254)
+	c := podSpec("ctr-c", "/run/netns/c", "cali2f5353dd8c5", "10.0.1.9", 254)
+	for _, p := range []ports.PodSpec{a, c} {
+		if _, err := n.SetupPod(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	veths, err := n.HostVeths(ctx)
+	if err != nil {
+		t.Fatalf("HostVeths: %v", err)
+	}
+	if want := []string{c.HostVeth, a.HostVeth}; !slices.Equal(slices.Sorted(maps.Keys(veths)), want) {
+		t.Errorf("HostVeths = %v, want exactly %v", slices.Sorted(maps.Keys(veths)), want)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 
 	nl "github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -16,8 +15,8 @@ import (
 	"github.com/vpc-cni/vpc-cni/ports"
 )
 
-// HostVeths lists the node's links named with the veth prefix. See
-// ports.HostNetwork.
+// HostVeths lists the node's veths named as pods' host veths are, with
+// any prefix. See ports.HostNetwork.
 func (d *Datapath) HostVeths(ctx context.Context) (map[string]bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -30,8 +29,8 @@ func (d *Datapath) HostVeths(ctx context.Context) (map[string]bool, error) {
 	}
 	out := map[string]bool{}
 	for _, l := range links {
-		if name := l.Attrs().Name; strings.HasPrefix(name, d.cfg.VethPrefix) {
-			out[name] = true
+		if _, ok := netstate.PodVethSuffix(l.Attrs().Name); ok && isVeth(l) {
+			out[l.Attrs().Name] = true
 		}
 	}
 	return out, nil

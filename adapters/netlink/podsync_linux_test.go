@@ -107,3 +107,28 @@ func TestSyncPodRulesRestoresFlushedRules(t *testing.T) {
 		t.Errorf("valid entry not repaired next to a bad one:\n%s", diff(got, goldenPodSyncRepaired))
 	}
 }
+
+// HostVeths lists the pods' veths whatever their prefix (the setting may
+// have changed since they were wired) and no other link, even one named
+// like a pod's veth.
+func TestHostVethsAnyPrefix(t *testing.T) {
+	needRoot(t)
+	node := nodeWithNICs(t)
+	node.writeSysctl(t, "/proc/sys/net/ipv4/ip_forward", "1")
+	podA, podC := newTestNS(t, "poda"), newTestNS(t, "podc")
+	d := newDatapath(t, Config{Netns: node.path})
+	a := podSpec("ctr-a", podA, "pod-a", "10.0.1.5", 254)
+	c := podSpec("ctr-c", podC, "pod-c", "10.0.1.9", 254)
+	c.HostVeth = VethName("cali", "default", "pod-c")
+	setupPod(t, d, a)
+	setupPod(t, d, c)
+	node.ip(t, "link", "add", "eni0123456789a", "type", "bridge")
+
+	veths, err := d.HostVeths(context.Background())
+	if err != nil {
+		t.Fatalf("HostVeths: %v", err)
+	}
+	if want := []string{c.HostVeth, a.HostVeth}; !slices.Equal(slices.Sorted(maps.Keys(veths)), want) {
+		t.Errorf("HostVeths = %v, want exactly %v", slices.Sorted(maps.Keys(veths)), want)
+	}
+}

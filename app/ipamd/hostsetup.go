@@ -12,7 +12,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/vpc-cni/vpc-cni/adapters/datapathmem"
-	"github.com/vpc-cni/vpc-cni/adapters/netlink"
+	"github.com/vpc-cni/vpc-cni/adapters/netlink/netstate"
 	"github.com/vpc-cni/vpc-cni/app/config"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/core/datastore"
@@ -180,18 +180,24 @@ func secondaryENIs(svc *nodeipam.Service) []core.ENI {
 }
 
 // podRoutes lists the node side of every IPv4 pod ipamd has given an
-// address (podRoutesOf).
-func (d *datapath) podRoutes(svc *nodeipam.Service) []ports.PodRoute {
-	return podRoutesOf(svc.Assignments(), d.env.VethPrefix)
+// address (podRoutesOf), with the veths the node has: a pod wired before
+// the veth prefix setting changed keeps the veth it was given.
+func (d *datapath) podRoutes(ctx context.Context, svc *nodeipam.Service) []ports.PodRoute {
+	names, err := d.host.HostVeths(ctx)
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("listing host veths failed; repairing pods under the names the current veth prefix gives", "error", err)
+	}
+	return podRoutesOf(svc.Assignments(), d.env.VethPrefix, netstate.PodVeths(names, d.env.VethPrefix))
 }
 
 // podRoutesOf maps assignments to what SyncPodRules needs: address, ENI
-// table and host veth, named from the pod as the plugin names it.
+// table and host veth: the one in veths (netstate.PodVeths of the node's
+// veths) for the pod, else the name the plugin gives it with vethPrefix.
 // Assignments that name no pod are left out. When several name the same
 // pod (a sandbox replaced while ipamd missed the old one's DEL), the veth
 // is the newest sandbox's, so only the newest assignment is listed, and
 // none when the newest cannot be told apart.
-func podRoutesOf(as []datastore.Assignment, vethPrefix string) []ports.PodRoute {
+func podRoutesOf(as []datastore.Assignment, vethPrefix string, veths map[string]string) []ports.PodRoute {
 	newest := map[core.PodRef]datastore.Assignment{}
 	tied := map[core.PodRef]bool{}
 	for _, a := range as {
@@ -211,11 +217,11 @@ func podRoutesOf(as []datastore.Assignment, vethPrefix string) []ports.PodRoute 
 		if cur, ok := newest[a.Pod]; !ok || tied[a.Pod] || cur.Key != a.Key {
 			continue
 		}
-		out = append(out, ports.PodRoute{
-			Addr:       a.Addr,
-			RouteTable: a.RouteTable,
-			HostVeth:   netlink.VethName(vethPrefix, a.Pod.Namespace, a.Pod.Name),
-		})
+		veth, ok := veths[netstate.VethSuffix(a.Pod.Namespace, a.Pod.Name)]
+		if !ok {
+			veth = vethPrefix + netstate.VethSuffix(a.Pod.Namespace, a.Pod.Name)
+		}
+		out = append(out, ports.PodRoute{Addr: a.Addr, RouteTable: a.RouteTable, HostVeth: veth})
 	}
 	return out
 }
@@ -255,7 +261,7 @@ func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 	}
 	// A pod that cannot be repaired is logged, not returned: it must not
 	// stop start-up, and so every other pod on the node.
-	if pods := d.podRoutes(svc); len(pods) > 0 {
+	if pods := d.podRoutes(ctx, svc); len(pods) > 0 {
 		if err := d.host.SyncPodRules(ctx, pods); err != nil && ctx.Err() == nil {
 			d.count("datapath")
 			d.log.Error("repairing pod rules and routes failed", "pods", len(pods), "error", err)

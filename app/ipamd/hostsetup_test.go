@@ -26,6 +26,7 @@ func TestPodRoutesOf(t *testing.T) {
 	tests := []struct {
 		name   string
 		prefix string
+		veths  map[string]string // netstate.PodVeths of the node's veths
 		in     []datastore.Assignment
 		want   []ports.PodRoute
 	}{
@@ -40,6 +41,13 @@ func TestPodRoutesOf(t *testing.T) {
 			prefix: "cali",
 			in:     []datastore.Assignment{as("c1", "default", "pod-a", "10.0.1.5", 254, t0)},
 			want:   []ports.PodRoute{route("10.0.1.5", 254, "cali5e1c4d6c68c")},
+		},
+		{
+			name:   "a pod wired before the prefix changed keeps its veth",
+			prefix: "cali",
+			veths:  map[string]string{"5e1c4d6c68c": "eni5e1c4d6c68c"},
+			in:     []datastore.Assignment{as("c1", "default", "pod-a", "10.0.1.5", 254, t0), as("c2", "default", "pod-b", "10.0.2.7", 2, t0)},
+			want:   []ports.PodRoute{route("10.0.1.5", 254, "eni5e1c4d6c68c"), route("10.0.2.7", 2, "cali2f5353dd8c5")},
 		},
 		{
 			name:   "no pod name, no namespace, IPv6: left out",
@@ -63,7 +71,7 @@ func TestPodRoutesOf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := podRoutesOf(tc.in, tc.prefix); !slices.Equal(got, tc.want) {
+			if got := podRoutesOf(tc.in, tc.prefix, tc.veths); !slices.Equal(got, tc.want) {
 				t.Errorf("podRoutesOf = %v, want %v", got, tc.want)
 			}
 		})

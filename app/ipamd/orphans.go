@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpc-cni/vpc-cni/adapters/metrics"
-	"github.com/vpc-cni/vpc-cni/adapters/netlink"
+	"github.com/vpc-cni/vpc-cni/adapters/netlink/netstate"
 	"github.com/vpc-cni/vpc-cni/app/config"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/ports"
@@ -23,7 +23,7 @@ import (
 // (stopped, restarting, still initialising): the DEL never reaches ipamd,
 // whose checkpoint would keep the address forever. A pod is taken to be
 // gone when its host veth (named from its namespace and name) is not on
-// the node.
+// the node, under any veth prefix.
 //
 // An allocation is kept, whatever the host shows, when it is younger than
 // minAge or its key asked for an address within minAge (an ADD between
@@ -65,13 +65,19 @@ func (r *orphans) pass(ctx context.Context) ([]core.Allocation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list host veths: %w", err)
 	}
+	// A pod's veth is found by the part of its name that comes from the
+	// pod, whatever the prefix: after a change of the veth prefix setting
+	// the running pods keep the veths they were wired with, and taking
+	// them for gone would hand their addresses to new pods.
+	live := netstate.PodVeths(veths, r.prefix)
 	now := time.Now()
 	r.served.prune(now, r.minAge)
 	gone, err := r.svc.ReleaseOrphans(ctx, func(a core.Allocation) bool {
 		if a.Pod.Name == "" || a.Pod.Namespace == "" {
 			return true
 		}
-		return r.served.within(a.Key, now, r.minAge) || veths[netlink.VethName(r.prefix, a.Pod.Namespace, a.Pod.Name)]
+		_, alive := live[netstate.VethSuffix(a.Pod.Namespace, a.Pod.Name)]
+		return alive || r.served.within(a.Key, now, r.minAge)
 	}, r.minAge)
 	if len(gone) > 0 {
 		r.reclaimed.Add(float64(len(gone)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,36 @@ func TestOrphansReleasedAtStart(t *testing.T) {
 	}
 	if m := scrape(t, d); m["awscni_reclaimed_ip_addresses"] != "1" || m["awscni_assigned_ip_addresses"] != "3" {
 		t.Errorf("metrics: reclaimed=%q assigned=%q, want 1 and 3", m["awscni_reclaimed_ip_addresses"], m["awscni_assigned_ip_addresses"])
+	}
+}
+
+// Changing AWS_VPC_K8S_CNI_VETHPREFIX restarts ipamd with a prefix the
+// running pods' veths do not have: they are still running, so their
+// addresses stay theirs (handing them out again would give two pods one
+// address), while a pod that is really gone is still reclaimed. Their
+// rules are repaired on the veths they have.
+func TestOrphansSurviveVethPrefixChange(t *testing.T) {
+	n := newNode(t, "m5.large")
+	addrs := n.primaryAddrs(t, 2)
+	pods := []restoredPod{
+		{name: "running", addr: addrs[0], table: 254, age: time.Hour, wired: true}, // wired with "eni"
+		{name: "deleted-while-down", addr: addrs[1], table: 254, age: time.Hour},
+	}
+	n.restore(t, pods)
+	n.env["AWS_VPC_K8S_CNI_VETHPREFIX"] = "abc"
+	route := fmt.Sprintf("%s dev %s scope link", addrs[0], netlink.VethName("eni", "default", "running"))
+	if !n.host.DeleteRoute(route) {
+		t.Fatalf("route %q not found", route)
+	}
+	n.start(t, func(o *Options) { o.OrphanInterval = time.Hour })
+
+	containers, cooling := n.checkpointed(t)
+	if !slices.Equal(containers, []string{pods[0].containerID()}) || !slices.Equal(cooling, []string{addrs[1].String()}) {
+		t.Errorf("checkpoint after start with another veth prefix: allocations %v, cooling %v; want [%s] and [%s]",
+			containers, cooling, pods[0].containerID(), addrs[1])
+	}
+	if !strings.Contains(render(t, n.host), route) {
+		t.Errorf("the running pod's route on its %q veth was not repaired:\n%s", "eni", render(t, n.host))
 	}
 }
 
