@@ -49,6 +49,10 @@ type HostConfig struct {
 // whatever something else removed, and "already exists" is success.
 type HostNetwork interface {
 	SetupHost(ctx context.Context, cfg HostConfig) error
+	// PrimaryInterface is the name of the link SetupHost last found
+	// carrying the primary ENI (by PrimaryMAC: "eth0", "ens5", ...), ""
+	// before it found one.
+	PrimaryInterface() string
 	SetupENI(ctx context.Context, eni ENINetwork) error
 	TeardownENI(ctx context.Context, eni ENINetwork) error
 	// HostVeths returns the names of the node's veths that are named as

@@ -240,6 +240,7 @@ func (n *Network) SetupHost(ctx context.Context, cfg ports.HostConfig) error {
 	} else if l = n.node.linkByMAC(cfg.PrimaryMAC); l == nil {
 		return fmt.Errorf("find primary interface: %w: no link has MAC %s", core.ErrNotFound, cfg.PrimaryMAC)
 	}
+	n.primary = l.name
 	if cfg.MTU > 0 {
 		l.mtu = cfg.MTU
 	}
@@ -247,8 +248,16 @@ func (n *Network) SetupHost(ctx context.Context, cfg ports.HostConfig) error {
 	if cfg.NodePortSupport {
 		n.sysctls["net.ipv4.conf."+l.name+".rp_filter"] = "2"
 	}
-	n.primary, n.nodePort = l.name, cfg.NodePortSupport
+	n.nodePort = cfg.NodePortSupport
 	return nil
+}
+
+// PrimaryInterface returns the link SetupHost last found carrying the
+// primary ENI. See ports.HostNetwork.
+func (n *Network) PrimaryInterface() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.primary
 }
 
 func validateENI(eni ports.ENINetwork) error {

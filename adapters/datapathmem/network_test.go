@@ -80,6 +80,9 @@ func setupNode(t *testing.T, n *Network) {
 	if err := n.SetupHost(ctx, hostCfg); err != nil {
 		t.Fatal(err)
 	}
+	if p := n.PrimaryInterface(); p != "eth0" { // the link with the primary MAC
+		t.Fatalf("PrimaryInterface after SetupHost = %q, want eth0", p)
+	}
 	for _, e := range []ports.ENINetwork{eni1, eni2} {
 		if err := n.SetupENI(ctx, e); err != nil {
 			t.Fatal(err)

@@ -171,6 +171,14 @@ func (d *Datapath) changed(level slog.Level, what, object string) {
 
 // ---- host side ----------------------------------------------------------
 
+// PrimaryInterface returns the link SetupHost last found carrying the
+// primary ENI. See ports.HostNetwork.
+func (d *Datapath) PrimaryInterface() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.primary
+}
+
 // SetupHost applies the node-wide settings. See ports.HostNetwork.
 func (d *Datapath) SetupHost(ctx context.Context, cfg ports.HostConfig) error {
 	if err := ctx.Err(); err != nil {
@@ -191,6 +199,7 @@ func (d *Datapath) SetupHost(ctx context.Context, cfg ports.HostConfig) error {
 		return err
 	}
 	name := link.Attrs().Name
+	d.primary = name
 	if cfg.MTU > 0 && link.Attrs().MTU != cfg.MTU {
 		if err := d.h.LinkSetMTU(link, cfg.MTU); err != nil {
 			return fmt.Errorf("set MTU %d on %s: %w", cfg.MTU, name, kernelErr(err))
@@ -212,7 +221,7 @@ func (d *Datapath) SetupHost(ctx context.Context, cfg ports.HostConfig) error {
 			d.changed(slog.LevelInfo, "set rp_filter=2", name)
 		}
 	}
-	d.primary, d.nodePort = name, cfg.NodePortSupport
+	d.nodePort = cfg.NodePortSupport
 	return nil
 }
 

@@ -85,6 +85,9 @@ func setupNode(t *testing.T, d ports.HostNetwork, cfg ports.HostConfig, enis ...
 	if err := d.SetupHost(ctx, cfg); err != nil {
 		t.Fatalf("SetupHost: %v", err)
 	}
+	if p := d.PrimaryInterface(); p != "eth0" { // the link with the primary MAC
+		t.Fatalf("PrimaryInterface after SetupHost = %q, want eth0", p)
+	}
 	for _, e := range enis {
 		if err := d.SetupENI(ctx, e); err != nil {
 			t.Fatalf("SetupENI %s: %v", e.ID, err)

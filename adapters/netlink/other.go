@@ -26,6 +26,9 @@ func New(cfg Config) (*Datapath, error) { return nil, ErrUnsupported }
 // Close does nothing.
 func (d *Datapath) Close() error { return nil }
 
+// PrimaryInterface is empty off Linux.
+func (d *Datapath) PrimaryInterface() string { return "" }
+
 // SetupHost fails off Linux.
 func (d *Datapath) SetupHost(context.Context, ports.HostConfig) error { return ErrUnsupported }
 

@@ -110,7 +110,7 @@ func (d *datapath) firewallConfig(inst core.Instance, vpc []netip.Prefix) ports.
 		// IPv6 pods are not SNATed: no IPv4 rules at all.
 		ExternalSNAT:     d.env.ExternalSNAT || d.env.EnableIPv6,
 		PrimaryIP:        inst.PrimaryIP,
-		PrimaryInterface: d.o.PrimaryInterface,
+		PrimaryInterface: d.primaryInterface(),
 		VPCCIDRs:         v4,
 		ExcludeCIDRs:     d.env.ExcludeSNATCIDRs,
 		RandomizeSNAT:    ports.SNATMode(d.env.RandomizeSNAT),
@@ -118,6 +118,18 @@ func (d *datapath) firewallConfig(inst core.Instance, vpc []netip.Prefix) ports.
 		Mark:             d.env.Connmark,
 		NodePortSupport:  d.env.NodePortSupport,
 	}
+}
+
+// primaryInterface names the primary link for the firewall's NodePort
+// rule: the one given by flag, else the one the host datapath found by the
+// primary ENI's MAC ("ens5" on many AMIs, not always eth0). Before it has
+// found one the firewall's default (eth0) applies; the repair pass
+// corrects the rule once the link is known.
+func (d *datapath) primaryInterface() string {
+	if d.o.PrimaryInterface != "" || d.host == nil {
+		return d.o.PrimaryInterface
+	}
+	return d.host.PrimaryInterface()
 }
 
 // checkFirewallConfig refuses a configuration that would break pods: on-node

@@ -1,12 +1,17 @@
 package ipamd
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vpc-cni/vpc-cni/adapters/datapathmem"
+	fwmemory "github.com/vpc-cni/vpc-cni/adapters/firewall/memory"
+	"github.com/vpc-cni/vpc-cni/app/config"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/core/datastore"
 	"github.com/vpc-cni/vpc-cni/ports"
@@ -98,5 +103,37 @@ func TestFirewallNotAppliedWithoutVPCCIDRs(t *testing.T) {
 		if err != nil && !errors.Is(err, core.ErrInvalidState) {
 			t.Errorf("%s: %v does not wrap ErrInvalidState", c.name, err)
 		}
+	}
+}
+
+// The NodePort connmark rule names the link the host datapath found by the
+// primary ENI's MAC: on many AMIs that is ens5, and a rule on eth0 would
+// never match there. A --primary-interface flag still wins.
+func TestFirewallNamesPrimaryLinkFoundByMAC(t *testing.T) {
+	const mac = "0a:00:00:00:00:05"
+	host, err := datapathmem.New(datapathmem.Config{Links: []datapathmem.Link{{Name: "ens5", MAC: mac, Up: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.SetupHost(context.Background(), ports.HostConfig{PrimaryMAC: mac, NodePortSupport: true}); err != nil {
+		t.Fatal(err)
+	}
+	vpc := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}
+	inst := core.Instance{PrimaryIP: netip.MustParseAddr("10.0.0.4")}
+	d := &datapath{host: host, env: config.Env{NodePortSupport: true, VethPrefix: "eni"}}
+	fw, err := fwmemory.New(fwmemory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Apply(context.Background(), d.firewallConfig(inst, vpc)); err != nil {
+		t.Fatal(err)
+	}
+	if got := render(t, fw); !strings.Contains(got, "-A PREROUTING -i ens5 ") || strings.Contains(got, "-i eth0") {
+		t.Errorf("firewall on a node whose primary link is ens5:\n%s", got)
+	}
+
+	d.o.PrimaryInterface = "eth7"
+	if got := d.firewallConfig(inst, vpc).PrimaryInterface; got != "eth7" {
+		t.Errorf("with --primary-interface eth7 the firewall names %q", got)
 	}
 }
