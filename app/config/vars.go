@@ -37,19 +37,19 @@ func specs() []spec {
 			"Seconds a released pod address stays unused before it is handed out again, giving kube-proxy and other proxies time to forget it. 0 is allowed but risky.").
 			differs("Negative or non-integer values are an error."),
 		boolVar("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", false, func(e *Env) *bool { return &e.CustomNetworkCfg },
-			"Custom networking: new ENIs use the subnet and security groups of the node's ENIConfig, and pods never use the primary ENI. IPv4 only."),
+			"Custom networking: new ENIs use the subnet and security groups of the node's ENIConfig, and pods never use the primary ENI. IPv4 only. Not built yet: true stops ipamd at start-up (it cannot read ENIConfigs) rather than let it create ENIs in the node's own subnet."),
 		stringVar("ENI_CONFIG_LABEL_DEF", "k8s.amazonaws.com/eniConfig", "string", "a Kubernetes label key", qualifiedName,
 			func(e *Env) *string { return &e.ENIConfigLabelDef },
-			"Node label whose value names the node's ENIConfig (custom networking), e.g. topology.kubernetes.io/zone for one ENIConfig per zone. The annotation (ENI_CONFIG_ANNOTATION_DEF) wins when both are present.").
+			"Node label whose value names the node's ENIConfig (custom networking, not built yet), e.g. topology.kubernetes.io/zone for one ENIConfig per zone. The annotation (ENI_CONFIG_ANNOTATION_DEF) wins when both are present.").
 			differs("The key syntax is validated."),
 		stringVar("ENI_CONFIG_ANNOTATION_DEF", "k8s.amazonaws.com/eniConfig", "string", "a Kubernetes annotation key", qualifiedName,
 			func(e *Env) *string { return &e.ENIConfigAnnotationDef },
-			"Node annotation whose value names the node's ENIConfig (custom networking); takes precedence over the label.").
+			"Node annotation whose value names the node's ENIConfig (custom networking, not built yet); takes precedence over the label.").
 			differs("The key syntax is validated."),
 		boolVar("ENABLE_SUBNET_DISCOVERY", true, func(e *Env) *bool { return &e.EnableSubnetDiscovery },
-			"Choose the subnet of a new ENI among the VPC's subnets by tags (kubernetes.io/role/cni) instead of always using the primary ENI's subnet."),
+			"Choose the subnet of a new ENI among the VPC's subnets by tags (kubernetes.io/role/cni) instead of always using the primary ENI's subnet. Not built yet: new ENIs use the primary ENI's subnet; an explicit true logs a warning."),
 		boolVar("AWS_MANAGE_ENIS_NON_SCHEDULABLE", false, func(e *Env) *bool { return &e.ManageENIsNonSchedulable },
-			"Keep allocating and releasing ENIs while the node is cordoned (unschedulable)."),
+			"Keep allocating and releasing ENIs while the node is cordoned (unschedulable). Not built yet: ENIs are managed whatever the node's state; true logs a warning."),
 		boolVar("MANAGE_UNTAGGED_ENI", true, func(e *Env) *bool { return &e.ManageUntaggedENI },
 			"Treat attached ENIs that carry no CNI tags as ours. Set false when something else attaches ENIs to the node; ENIs tagged node.k8s.amazonaws.com/no_manage=true are always left alone."),
 		boolVar("DISABLE_NETWORK_RESOURCE_PROVISIONING", false, func(e *Env) *bool { return &e.DisableNetworkResourceProvisioning },
@@ -65,9 +65,9 @@ func specs() []spec {
 			"File where ipamd checkpoints pod address assignments so they survive a restart.").
 			differs("Must be absolute."),
 		boolVar("ANNOTATE_POD_IP", false, func(e *Env) *bool { return &e.AnnotatePodIP },
-			"Write the pod's address into its vpc.amazonaws.com/pod-ips annotation as soon as it is assigned (needs the pods/patch permission)."),
+			"Write the pod's address into its vpc.amazonaws.com/pod-ips annotation as soon as it is assigned (needs the pods/patch permission). Not built yet: true logs a warning."),
 		boolVar("ENABLE_POD_ENI", false, func(e *Env) *bool { return &e.EnablePodENI },
-			"Security groups for pods: advertise trunk-ENI support so the VPC resource controller attaches a trunk ENI and gives selected pods their own branch ENI."),
+			"Security groups for pods: advertise trunk-ENI support so the VPC resource controller attaches a trunk ENI and gives selected pods their own branch ENI. Not built yet: true logs a warning, and pods that need a branch ENI stay pending."),
 		enumVar("POD_SECURITY_GROUP_ENFORCING_MODE", SGPStrict, []SGPMode{SGPStrict, SGPStandard}, strings.ToLower,
 			func(e *Env) *SGPMode { return &e.PodSecurityGroupEnforcingMode },
 			"With ENABLE_POD_ENI: strict sends all traffic of a branch-ENI pod, even node-local, through its branch ENI; standard routes it like other pods so only off-node traffic meets the pod's security groups.").
@@ -98,7 +98,7 @@ func specs() []spec {
 			differs("Validated as a URL. Upstream v1.23.1 reads it but does not apply it to the EC2 client."),
 		stringVar("CLUSTER_ENDPOINT", "", "url", "an https URL or host[:port]", apiServer,
 			func(e *Env) *string { return &e.ClusterEndpoint },
-			"Kubernetes API server address to use instead of the in-cluster service address, so ipamd does not depend on kube-proxy at boot.").
+			"Kubernetes API server address to use instead of the in-cluster service address, so ipamd does not depend on kube-proxy at boot. Not used yet (ipamd does not talk to Kubernetes); setting it logs a warning.").
 			differs("Validated as a URL or host[:port]."),
 		stringVar("MY_NODE_NAME", "", "string", "any text (set through the downward API)", anyString,
 			func(e *Env) *string { return &e.MyNodeName },

@@ -78,6 +78,11 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	notYet, err := unbuilt(env, lookup)
+	if err != nil {
+		return nil, fmt.Errorf("unsupported configuration: %w", err)
+	}
+	warns = append(warns, notYet...)
 	stdout, stderr := o.Stdout, o.Stderr
 	if stdout == nil {
 		stdout = os.Stdout
