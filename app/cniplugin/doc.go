@@ -22,10 +22,15 @@
 //     half-built pod is torn down and the address given back over a new
 //     connection (the first one is closed before the pod is wired). A
 //     retried ADD converges: ipamd returns the same address for the same
-//     key and PreparePod and SetupPod are idempotent.
+//     key and PreparePod and SetupPod are idempotent. When the result
+//     cannot be printed, the ADD fails and the pod is unwired and its
+//     address given back as well.
 //   - DEL: ask ipamd to release (DelNetwork), then unwire with what ipamd
-//     returned. An unknown pod is success and touches nothing (the address
-//     may belong to another pod by now). When ipamd is unreachable or fails,
+//     returned. An unknown pod is success; if its namespace still exists
+//     (the retry of a DEL that released the address but failed to unwire),
+//     what is left is torn down: the veth pair, and the prevResult
+//     address's rules unless ipamd lists that address as another
+//     container's by now. When ipamd is unreachable or fails,
 //     unwire from the prevResult and succeed; ipamd reclaims the address
 //     later. A bad netconf does not block a DEL: bad values fall back to
 //     defaults with a log line.
@@ -50,7 +55,8 @@
 // (name and MAC), the container interface (sandbox = netns, mac = the
 // route table id as a decimal string), and an interface named
 // "dummy<hash>" that exists only in the result (mac = VLAN id, sandbox =
-// ENI device number). The address is /32 (or /128) on the container
+// ENI device number; upstream may leave sandbox empty for a branch ENI
+// pod, so the record is known by its name and numeric mac). The address is /32 (or /128) on the container
 // interface. Results are built as CNI 1.0.0 and converted to the
 // netconf's cniVersion (0.3.0 to 1.1.0).
 //
@@ -60,7 +66,9 @@
 // (string or number, default 9001; values outside 576..9001 become 9001
 // with a log line, as upstream), podSGEnforcingMode (strict|standard),
 // pluginLogFile (default /var/log/aws-routed-eni/plugin.log; "stderr" or
-// "" for stderr; "stdout" is refused because stdout carries the result),
+// "" for stderr; "stdout" is refused because stdout carries the result; a
+// file that cannot be opened fails no command, which then logs to stderr
+// with a warning),
 // pluginLogLevel (Debug, Info, Warn, Error, Fatal), ipamdSocket (default
 // /var/run/aws-node/ipamd.sock), and runtimeConfig's pod annotations.
 //
@@ -70,7 +78,9 @@
 //     version and a mismatch fails the ADD with a message naming both.
 //   - CNI errors carry codes a runtime can act on: 11 (try again later)
 //     when ipamd is unreachable or has no address, 50 from STATUS.
-//   - The plugin log is bounded: past 100 MiB it moves to <file>.1.
+//   - The plugin log is bounded: past 100 MiB it moves to <file>.1 (only
+//     while it is the file measured, so concurrent commands do not rotate
+//     a fresh log over the rotated one).
 //   - Not wired here: branch ENI pods (security groups for pods; the
 //     address is released with an error naming the VLAN), multi-NIC pods
 //     (one interface is wired, with a warning), and the network policy

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -13,11 +14,15 @@ import (
 )
 
 // fakePods is a small stateful pod datapath: it remembers, per host veth,
-// the spec that wired it. Setup replaces (idempotent for the same spec),
-// Teardown forgets (success when already gone), Check compares.
+// the spec that wired it, and per address the table of the node's rules.
+// Setup replaces (idempotent for the same spec), Teardown forgets (success
+// when already gone), Check compares. As the netlink adapter, Teardown
+// removes a veth only when its pod end is the one in the spec's namespace,
+// and rules by address alone.
 type fakePods struct {
 	mu    sync.Mutex
 	wired map[string]ports.PodSpec
+	rules map[netip.Addr]int
 	// calls lists the methods called, in order.
 	calls []string
 	// failPrepare makes PreparePod leave a half-made pair and fail.
@@ -35,7 +40,9 @@ type fakePods struct {
 
 var _ ports.PodNetwork = (*fakePods)(nil)
 
-func newFakePods() *fakePods { return &fakePods{wired: map[string]ports.PodSpec{}} }
+func newFakePods() *fakePods {
+	return &fakePods{wired: map[string]ports.PodSpec{}, rules: map[netip.Addr]int{}}
+}
 
 func fakeMAC(name string) string {
 	h := sha1.Sum([]byte(name))
@@ -88,6 +95,7 @@ func (f *fakePods) SetupPod(_ context.Context, p ports.PodSpec) (ports.PodResult
 		return ports.PodResult{}, f.failSetup
 	}
 	f.wired[p.HostVeth] = p
+	f.rules[p.Addr] = p.RouteTable
 	return ports.PodResult{HostVeth: p.HostVeth, HostMAC: fakeMAC(p.HostVeth), ContainerMAC: fakeMAC(p.ContainerID)}, nil
 }
 
@@ -98,8 +106,12 @@ func (f *fakePods) TeardownPod(_ context.Context, p ports.PodSpec) error {
 	if f.failTeardown != nil {
 		return f.failTeardown
 	}
-	delete(f.wired, p.HostVeth) // no name: nothing to delete by name
-
+	if got, ok := f.wired[p.HostVeth]; ok && got.Netns == p.Netns && got.IfName == p.IfName {
+		delete(f.wired, p.HostVeth)
+	}
+	if p.Addr.IsValid() {
+		delete(f.rules, p.Addr)
+	}
 	return nil
 }
 
@@ -134,6 +146,18 @@ func (f *fakePods) callList() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return strings.Join(f.calls, " ")
+}
+
+// ruleState renders the node's pod rules, one line per address, sorted.
+func (f *fakePods) ruleState() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var lines []string
+	for a, table := range f.rules {
+		lines = append(lines, fmt.Sprintf("%s table %d", a, table))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // state renders what is wired, one line per veth, sorted; a prepared pair

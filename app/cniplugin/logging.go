@@ -37,15 +37,26 @@ func openLog(file string, level slog.Level, stderr io.Writer) (*slog.Logger, fun
 		return nil, nil, fmt.Errorf("open plugin log: %w", err)
 	}
 	if fi, err := f.Stat(); err == nil && fi.Size() > maxLogSize {
-		// Concurrent invocations may race here; the loser's rename fails
-		// or moves a fresh file, costing at most a few lines.
+		rotate(file, fi)
 		_ = f.Close()
-		_ = os.Rename(file, file+".1")
 		if f, err = appendTo(file); err != nil {
 			return nil, nil, fmt.Errorf("open plugin log: %w", err)
 		}
 	}
 	return slog.New(slog.NewTextHandler(f, opts)), func() { _ = f.Close() }, nil
+}
+
+// rotate moves file to file.1 if file is still the one measured. Plugin
+// processes run concurrently: when another one has rotated since this one
+// opened the log, file is a fresh log, and moving it would replace the
+// whole rotated log with it. (Another process can still rotate between
+// the check and the rename; the window is a few microseconds.)
+func rotate(file string, measured os.FileInfo) {
+	cur, err := os.Stat(file)
+	if err != nil || !os.SameFile(cur, measured) {
+		return
+	}
+	_ = os.Rename(file, file+".1")
 }
 
 func appendTo(file string) (*os.File, error) {

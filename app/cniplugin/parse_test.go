@@ -37,17 +37,36 @@ func TestParsePrevResult(t *testing.T) {
 		{
 			name: "chained with egress-cni",
 			prev: `{"cniVersion":"1.0.0","interfaces":[{"name":"enia"},{"name":"eth0","mac":"254","sandbox":"/ns"},
-				{"name":"dummya","mac":"0","sandbox":"0"},{"name":"v6veth"},{"name":"v6if0","sandbox":"/ns"}],
+				{"name":"dummy0a1b2c3d4e5","mac":"0","sandbox":"0"},{"name":"v6veth"},{"name":"v6if0","sandbox":"/ns"}],
 				"ips":[{"address":"fd00::ac:5/128","interface":4},{"address":"10.0.1.10/32","interface":1}]}`,
 			ok:   true,
 			want: prevState{hostVeth: "enia", addr: netip.MustParseAddr("10.0.1.10"), routeTable: 254, deviceNumber: 0},
 		},
 		{
-			name: "branch ENI pod",
-			prev: `{"cniVersion":"1.0.0","interfaces":[{"name":"vlan1"},{"name":"eth0","sandbox":"/ns"},{"name":"dummyb","mac":"7","sandbox":"-1"}],
+			// Upstream leaves the dummy's sandbox empty for a branch ENI pod.
+			name: "branch ENI pod, dummy without sandbox",
+			prev: `{"cniVersion":"1.0.0","interfaces":[{"name":"vlan68caf03a5f4"},{"name":"eth0","sandbox":"/ns"},
+				{"name":"dummy68caf03a5f4","mac":"7"}],
 				"ips":[{"address":"10.0.9.9/32","interface":1}]}`,
 			ok:   true,
-			want: prevState{hostVeth: "vlan1", addr: netip.MustParseAddr("10.0.9.9"), vlan: 7, deviceNumber: -1},
+			want: prevState{hostVeth: "vlan68caf03a5f4", addr: netip.MustParseAddr("10.0.9.9"), vlan: 7, deviceNumber: -1},
+		},
+		{
+			name: "branch ENI pod, dummy with sandbox",
+			prev: `{"cniVersion":"1.0.0","interfaces":[{"name":"vlan68caf03a5f4"},{"name":"eth0","sandbox":"/ns"},
+				{"name":"dummy68caf03a5f4","mac":"12","sandbox":"0"}],
+				"ips":[{"address":"10.0.9.9/32","interface":1}]}`,
+			ok:   true,
+			want: prevState{hostVeth: "vlan68caf03a5f4", addr: netip.MustParseAddr("10.0.9.9"), routeTable: 254, vlan: 12, deviceNumber: 0},
+		},
+		{
+			// Named like the record but not one: no number in mac.
+			name: "dummy-like interface of another plugin",
+			prev: `{"cniVersion":"1.0.0","interfaces":[{"name":"enia"},{"name":"eth0","mac":"254","sandbox":"/ns"},
+				{"name":"dummy0a1b2c3d4e5","mac":"02:11:22:33:44:55"},{"name":"dummy0","mac":"7","sandbox":"1"}],
+				"ips":[{"address":"10.0.1.10/32","interface":1}]}`,
+			ok:   true,
+			want: prevState{hostVeth: "enia", addr: netip.MustParseAddr("10.0.1.10"), routeTable: 254, deviceNumber: -1},
 		},
 		{
 			name: "another plugin's result",

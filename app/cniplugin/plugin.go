@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -61,7 +63,8 @@ type Config struct {
 	// ClientVersion is sent to ipamd (version.Get() when empty).
 	ClientVersion string
 	// Stdout receives the CNI result (os.Stdout when nil); Stderr gets
-	// logs when the netconf says "stderr" (os.Stderr when nil).
+	// logs when the netconf says "stderr" or the log file cannot be
+	// opened (os.Stderr when nil).
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -171,6 +174,8 @@ func (inv *invocation) checkPod(spec ports.PodSpec) error {
 
 // begin parses the netconf and CNI_ARGS and opens the log. Lenient (DEL)
 // tolerates bad values, falling back to defaults, so a pod stays deletable.
+// A log file that cannot be opened fails no command: the log goes to
+// stderr and says why.
 func (p *Plugin) begin(cmd string, args *skel.CmdArgs, lenient bool) (*invocation, error) {
 	s, err := parseNetConf(args.StdinData, lenient)
 	if err != nil {
@@ -182,9 +187,9 @@ func (p *Plugin) begin(cmd string, args *skel.CmdArgs, lenient bool) (*invocatio
 	}
 	log, closeLog, err := openLog(s.logFile, s.logLevel, p.cfg.Stderr)
 	if err != nil {
-		if !lenient {
-			return nil, types.NewError(types.ErrIOFailure, fmt.Sprintf("pluginLogFile %q: %v", s.logFile, err), "")
-		}
+		// Failing here would fail every ADD on the node, and a failed
+		// STATUS has the runtime report the node's network not ready,
+		// all for want of a log.
 		s.notes = append(s.notes, fmt.Sprintf("pluginLogFile %q: %v; logging to stderr", s.logFile, err))
 		log, closeLog, _ = openLog("stderr", s.logLevel, p.cfg.Stderr)
 	}
@@ -401,6 +406,15 @@ func (inv *invocation) addWith(spec ports.PodSpec) error {
 		addr: alloc.Addr, deviceNumber: alloc.DeviceNumber, routeTable: spec.RouteTable, vlan: reply.VLAN,
 		dummy: dummyName(inv.k8s.PodNamespace, inv.k8s.PodName),
 	}); err != nil {
+		// The ADD fails, and a failed ADD leaves nothing behind (a runtime
+		// need not DEL after it): undo the wiring and give the address
+		// back as for a failed SetupPod.
+		inv.undoPrepare(spec, prep)
+		released := inv.releaseAgain(ReasonSetupFailed)
+		var te *types.Error
+		if errors.As(err, &te) {
+			te.Msg += released
+		}
 		return err
 	}
 	inv.log.Info("pod wired", "addr", alloc.Addr.String(), "hostVeth", hostVeth, "mtu", spec.MTU)
@@ -472,18 +486,25 @@ func (inv *invocation) del() error {
 	if hostVeth == "" {
 		hostVeth = inv.hostVeth()
 	}
-	if havePrev && prev.vlan != 0 {
+	branch := havePrev && prev.vlan != 0
+	if branch {
 		inv.log.Warn("prevResult describes a branch ENI pod, which this plugin does not wire; asking ipamd only", "vlan", prev.vlan)
 		havePrev = false
 	}
 
-	reply, err := inv.askDel()
+	c, err := inv.dial()
+	var reply rpcclient.DelReply
+	if err == nil {
+		defer c.Close()
+		reply, err = c.DelNetwork(inv.ctx, rpcclient.DelRequest{Key: inv.key(), Pod: inv.rpcPod(), Reason: ReasonPodDeleted})
+	}
 	switch {
 	case errors.Is(err, core.ErrUnknownPod) || (err == nil && reply.Success && len(reply.Allocations) == 0):
-		// Nothing held: already deleted, or never added. Touch nothing
-		// keyed by the address: it may belong to another pod by now.
-		inv.log.Info("ipamd holds no address for this container; nothing to do")
-		return nil
+		if branch {
+			inv.log.Info("ipamd holds no address for this container; nothing to do")
+			return nil
+		}
+		return inv.delUnknown(c, prev, havePrev, hostVeth)
 	case err == nil && reply.Success:
 		a := reply.Allocations[0]
 		spec := ports.PodSpec{
@@ -517,13 +538,60 @@ func (inv *invocation) del() error {
 	return nil
 }
 
-func (inv *invocation) askDel() (rpcclient.DelReply, error) {
-	c, err := inv.dial()
-	if err != nil {
-		return rpcclient.DelReply{}, err
+// delUnknown finishes a DEL for which ipamd holds no address: the pod was
+// never added, was deleted already, or this is the retry of a DEL that
+// released the address but then failed to unwire the pod. For the last,
+// what is left of the wiring is removed here. TeardownPod deletes a host
+// veth only when it is the peer of the interface in this pod's namespace,
+// so a veth of the same name that belongs to a new pod stays. Rules are
+// found by address, which may be another pod's by now: they are removed
+// only when the pod's namespace still exists (the runtime removes it once
+// a DEL succeeds, so an earlier DEL did not) and ipamd does not list the
+// address as another container's. Without the namespace, the veth went
+// with it and there is nothing to do.
+func (inv *invocation) delUnknown(c *rpcclient.Client, prev prevState, havePrev bool, hostVeth string) error {
+	if inv.args.Netns == "" || !pathExists(inv.args.Netns) {
+		inv.log.Info("ipamd holds no address for this container and its namespace is gone; nothing to do")
+		return nil
 	}
-	defer c.Close()
-	return c.DelNetwork(inv.ctx, rpcclient.DelRequest{Key: inv.key(), Pod: inv.rpcPod(), Reason: ReasonPodDeleted})
+	spec := ports.PodSpec{ContainerID: inv.args.ContainerID, Netns: inv.args.Netns, IfName: inv.args.IfName, HostVeth: hostVeth}
+	if havePrev && !inv.heldByOther(c, prev.addr) {
+		spec.Addr, spec.RouteTable = prev.addr, prev.routeTable
+		if spec.RouteTable == 0 {
+			spec.RouteTable = mainTable
+		}
+	}
+	if err := inv.teardownPod(spec); err != nil {
+		return types.NewError(types.ErrInternal, fmt.Sprintf("delete pod %s (address already released): unwire %s via %s: %v", inv.podName(), spec.Addr, hostVeth, err), "")
+	}
+	inv.log.Info("ipamd holds no address for this container; removed what was left of its wiring", "addr", spec.Addr.String(), "hostVeth", hostVeth)
+	return nil
+}
+
+// heldByOther reports whether ipamd lists addr as held by a container
+// other than this one. An ipamd that cannot list (an upstream one) is
+// taken to know of none.
+func (inv *invocation) heldByOther(c *rpcclient.Client, addr netip.Addr) bool {
+	allocs, err := c.ListAllocations(inv.ctx, "")
+	if err != nil {
+		inv.log.Debug("cannot list ipamd's allocations; taking the prevResult address as free", "error", err.Error())
+		return false
+	}
+	key := inv.key()
+	for _, a := range allocs {
+		if (a.IPv4 == addr || a.IPv6 == addr) && (a.Key.ContainerID != key.ContainerID || a.Key.IfName != key.IfName) {
+			inv.log.Info("the prevResult address is another container's now; leaving its rules", "addr", addr.String(), "holder", a.Key.ContainerID)
+			return true
+		}
+	}
+	return false
+}
+
+// pathExists reports whether path may exist: only "does not exist" says
+// no.
+func pathExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // Check verifies the wiring the prevResult describes, and, when ipamd can

@@ -177,9 +177,11 @@ func parsePrevResult(conf *types.PluginConf, ifName, vethPrefix string) (prevSta
 			continue
 		}
 		switch {
-		case strings.HasPrefix(itf.Name, "dummy") && isInt(itf.Sandbox):
+		case isDummy(itf):
 			st.vlan, _ = strconv.Atoi(itf.Mac)
-			st.deviceNumber, _ = strconv.Atoi(itf.Sandbox)
+			if n, err := strconv.Atoi(itf.Sandbox); err == nil {
+				st.deviceNumber = n
+			}
 		case itf.Sandbox != "" && itf.Name == ifName && container < 0:
 			container = i
 			if n, err := strconv.Atoi(itf.Mac); err == nil && n > 0 {
@@ -192,11 +194,11 @@ func parsePrevResult(conf *types.PluginConf, ifName, vethPrefix string) (prevSta
 	}
 	// The host veth precedes its container interface; otherwise take any
 	// host-side interface with our prefix.
-	if container > 0 && res.Interfaces[container-1] != nil && res.Interfaces[container-1].Sandbox == "" {
-		st.hostVeth = res.Interfaces[container-1].Name
+	if before := container - 1; before >= 0 && res.Interfaces[before] != nil && res.Interfaces[before].Sandbox == "" && !isDummy(res.Interfaces[before]) {
+		st.hostVeth = res.Interfaces[before].Name
 	} else {
 		for _, itf := range res.Interfaces {
-			if itf != nil && itf.Sandbox == "" && strings.HasPrefix(itf.Name, vethPrefix) {
+			if itf != nil && itf.Sandbox == "" && strings.HasPrefix(itf.Name, vethPrefix) && !isDummy(itf) {
 				st.hostVeth = itf.Name
 				break
 			}
@@ -224,8 +226,22 @@ func parsePrevResult(conf *types.PluginConf, ifName, vethPrefix string) (prevSta
 	return st, true, nil
 }
 
-func isInt(s string) bool {
-	_, err := strconv.Atoi(s)
+// isDummy reports whether itf is the "dummy" record of a result (see
+// buildResult): named "dummy" and 11 hex digits (dummyName), with the VLAN
+// id as a decimal number in mac. Upstream sets sandbox to the device
+// number for a normal pod but may leave it empty for a branch ENI pod, so
+// sandbox does not decide.
+func isDummy(itf *current.Interface) bool {
+	hash, ok := strings.CutPrefix(itf.Name, "dummy")
+	if !ok || len(hash) != 11 {
+		return false
+	}
+	for i := 0; i < len(hash); i++ {
+		if c := hash[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	_, err := strconv.Atoi(itf.Mac)
 	return err == nil
 }
 
