@@ -45,8 +45,9 @@ type PodIPAM interface {
 	// Ready reports whether the node finished initialising and may serve
 	// pods.
 	Ready() bool
-	// CanServe reports whether an ADD can succeed now or soon: a free
-	// address exists, or the pool may still grow.
+	// CanServe is false while the node holds no pod address at all (none
+	// yet, or none to be had). A node whose addresses are all taken is
+	// full, not unready: true.
 	CanServe() bool
 }
 

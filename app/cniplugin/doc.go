@@ -39,9 +39,11 @@
 //     for the container.
 //   - STATUS (CNI 1.1): ready when ipamd answers on its socket, its gRPC
 //     health for "" is SERVING and "vpc-cni.addresses" is not NOT_SERVING
-//     (ipamd's way of saying no new pod could get an address; an upstream
-//     ipamd does not know the name, which counts as ready). Otherwise error
-//     code 50.
+//     (ipamd's way of saying the node holds no pod address at all; a full
+//     node stays ready, since a failed STATUS has the node reported not
+//     ready and its running pods evicted; an upstream ipamd does not know
+//     the name, which counts as ready).
+//     Otherwise error code 50.
 //   - GC (CNI 1.1): release every allocation of this network whose
 //     (container ID, interface) is not in cni.dev/valid-attachments, via
 //     IPAMAdmin.ListAllocations (our extension; an upstream ipamd answers

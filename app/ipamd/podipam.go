@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vpc-cni/vpc-cni/app/config"
 	"github.com/vpc-cni/vpc-cni/core"
 	"github.com/vpc-cni/vpc-cni/core/datastore"
 	"github.com/vpc-cni/vpc-cni/ports"
@@ -16,10 +15,8 @@ import (
 // podIPAM maps the node service onto ports.PodIPAM, the port the gRPC
 // server drives.
 type podIPAM struct {
-	svc         *nodeipam.Service
-	ready       atomic.Bool
-	skipPrimary bool
-	noGrowth    bool
+	svc   *nodeipam.Service
+	ready atomic.Bool
 	// changed is called after every successful assign and release (metrics).
 	changed func()
 	// served remembers when each key last asked for an address, so the
@@ -29,9 +26,8 @@ type podIPAM struct {
 
 var _ ports.PodIPAM = (*podIPAM)(nil)
 
-func newPodIPAM(svc *nodeipam.Service, env config.Env, pub *statsPublisher) *podIPAM {
-	c := env.NodeIPAM()
-	return &podIPAM{svc: svc, skipPrimary: c.SkipPrimaryENI, noGrowth: c.DisableProvisioning, changed: pub.publish, served: newServedKeys()}
+func newPodIPAM(svc *nodeipam.Service, pub *statsPublisher) *podIPAM {
+	return &podIPAM{svc: svc, changed: pub.publish, served: newServedKeys()}
 }
 
 func podAddress(a datastore.Assignment) ports.PodAddress {
@@ -77,33 +73,20 @@ func (p *podIPAM) VPCCIDRs() []netip.Prefix {
 
 func (p *podIPAM) Ready() bool { return p.ready.Load() }
 
-// CanServe: a free address now, or room to grow (below max pods, and an
-// ENI with address room or a free attachment slot).
+// CanServe is false while the node holds no pod address at all: at start
+// before the pool's first addresses, or when none can be had (EC2 failing,
+// an exhausted subnet, provisioning left to someone else who provided
+// none). Then no pod could be networked here, and the plugin's STATUS says
+// so. A node whose addresses are all taken is full, not unready, and a
+// pool emptied by a burst of pods is growing: for either a failed STATUS
+// would have the runtime report the node's network not ready, and
+// Kubernetes would taint the node and, after the not-ready toleration
+// (300 s by default), evict the pods running on it. Their ADDs get "try
+// again later" instead, as upstream's do.
 func (p *podIPAM) CanServe() bool {
 	if !p.Ready() {
 		return false
 	}
 	st := p.svc.Stats()
-	if st.Free > 0 {
-		return true
-	}
-	lim := p.svc.Limits()
-	if lim.MaxPods > 0 && st.Assigned >= lim.MaxPods {
-		return false
-	}
-	if p.noGrowth {
-		return false
-	}
-	for _, u := range p.svc.Usage().ENIs {
-		if u.Usable() && !(p.skipPrimary && u.Primary) && u.IPs+u.Prefixes < lim.BlocksPerENI {
-			return true
-		}
-	}
-	attached := 0
-	for _, e := range p.svc.Instance().ENIs {
-		if e.NetworkCard == 0 {
-			attached++
-		}
-	}
-	return attached < lim.MaxENIs-lim.ReservedENISlots
+	return st.Total > 0 || st.Pods > 0
 }
