@@ -488,6 +488,8 @@ func TestStartupErrors(t *testing.T) {
 			[]string{"AWS_VPC_ENI_MTU", "AWS_VPC_K8S_CNI_RANDOMIZESNAT", "sometimes"}},
 		{"bad flag value", nil, func(o *Options) { o.Cloud = "gcp" }, []string{"--cloud", "gcp"}},
 		{"checkpoint path is a directory", map[string]string{"AWS_VPC_K8S_CNI_BACKING_STORE": "/tmp/"}, nil, []string{"checkpoint path"}},
+		{"custom networking is not built", map[string]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"}, nil,
+			[]string{"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", `"true"`, "node's own subnet"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -518,12 +520,13 @@ func TestStartupErrors(t *testing.T) {
 
 func TestStartupFailsOnDatapathError(t *testing.T) {
 	n := newNode(t, "m5.large")
-	// One secondary ENI attached before the daemon starts: wiring it fails.
+	// Node-wide host setup fails (a secondary ENI that fails does not stop
+	// start-up: TestStartupCarriesOnPastAFailedENI).
 	if _, err := n.region.AddENI(memory.ENISpec{Instance: n.instance.ID, Device: 1,
 		CreateENIRequest: portsCreate(n.instance)}); err != nil {
 		t.Fatal(err)
 	}
-	n.host.InjectError("SetupENI", errors.New("link not found"))
+	n.host.InjectError("SetupHost", errors.New("link not found"))
 	d, err := New(n.options())
 	if err != nil {
 		t.Fatal(err)
@@ -531,9 +534,9 @@ func TestStartupFailsOnDatapathError(t *testing.T) {
 	err = d.Start(context.Background())
 	if err == nil {
 		_ = d.Stop(context.Background())
-		t.Fatal("Start succeeded although an ENI could not be wired")
+		t.Fatal("Start succeeded although the host network could not be set up")
 	}
-	for _, w := range []string{"set up node datapath", "set up ENI", "link not found"} {
+	for _, w := range []string{"set up node datapath", "set up host network", "link not found"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}

@@ -28,9 +28,19 @@
 //     #3309), the orphan pass (every minute), the metrics refresher;
 //  6. ready: health SERVING, the start-up duration recorded.
 //
-// Any failure in 1–4 stops start-up with an error naming the step. New
+// Any failure in 1–4 stops start-up with an error naming the step, except
+// a secondary ENI that cannot be set up (its link missing: hot-attached a
+// moment ago, or moved into a pod by Multus host-device): it is logged and
+// counted, pods get none of its addresses, and later passes retry it. New
 // ENIs the pool loop attaches are wired (SetupENI) before their addresses
-// are offered to pods, through nodeipam's OnENIReady hook.
+// are offered to pods, through nodeipam's OnENIReady hook; one whose setup
+// fails is retried by the next passes and, for a minute, counts as
+// capacity on the way, so the pool attaches no other ENI meanwhile.
+// Settings for features not built yet are refused (custom networking) or
+// warned about (unbuilt.go).
+//
+// The VPC's CIDRs are read again from instance metadata every 30 s; a
+// change re-applies the host state (SNAT exclusions) at once.
 //
 // # Orphaned addresses
 //

@@ -156,7 +156,7 @@ func (d *datapath) setupENILocked(ctx context.Context, e core.ENI) error {
 	}
 	if err := d.host.SetupENI(ctx, d.eniNetwork(e)); err != nil {
 		d.count("datapath")
-		return fmt.Errorf("set up ENI %s at device %d: %w", e.ID, e.DeviceNumber, err)
+		return fmt.Errorf("set up ENI %s (MAC %s) at device %d: %w", e.ID, e.MAC, e.DeviceNumber, err)
 	}
 	return nil
 }
@@ -240,8 +240,10 @@ func podRoutesOf(as []datastore.Assignment, vethPrefix string, veths map[string]
 
 // apply makes the host state whole: host rules, every secondary ENI, the
 // per-pod rules and routes (only adding what is missing), the firewall.
-// It carries on past a failed step and returns every failure but the
-// per-pod ones, which it logs.
+// It carries on past a failed step and returns the node-wide failures
+// (host rules, firewall). A secondary ENI that cannot be set up is logged,
+// counted and reported to the service, which keeps its addresses from pods
+// until a later pass sets it up.
 func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 	inst := svc.Instance()
 	d.mu.Lock()
@@ -266,10 +268,20 @@ func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 		d.count("datapath")
 		errs = append(errs, hostErr)
 	}
+	// One ENI whose link is missing (hot-attached a moment ago, moved into
+	// a pod by Multus host-device) must not stop the node.
 	for _, e := range secondaryENIs(svc) {
 		if err := d.setupENILocked(ctx, e); err != nil {
-			errs = append(errs, err)
+			if ctx.Err() != nil {
+				errs = append(errs, err)
+				continue
+			}
+			d.log.Error("setting up a secondary ENI failed; pods get none of its addresses until a later pass sets it up",
+				"eni", string(e.ID), "mac", e.MAC, "device", e.DeviceNumber, "error", err)
+			svc.DatapathFailed(e.ID)
+			continue
 		}
+		svc.DatapathReady(e.ID)
 	}
 	// A pod that cannot be repaired is logged, not returned: it must not
 	// stop start-up, and so every other pod on the node.
@@ -318,7 +330,29 @@ func (d *datapath) repairLoop(ctx context.Context, svc *nodeipam.Service, every 
 	}
 }
 
+// applyOnVPCChange applies the host state again as soon as the VPC CIDRs
+// change (a block associated with the VPC must leave SNAT at once, not at
+// the next repair pass). It returns when ctx ends.
+func (d *datapath) applyOnVPCChange(ctx context.Context, svc *nodeipam.Service, changed <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		// Taken before applying, so a change made meanwhile is not missed.
+		changed = svc.VPCCIDRsChanged()
+		if err := d.apply(ctx, svc); err != nil && ctx.Err() == nil {
+			d.log.Error("applying the host state after a VPC CIDR change failed; the repair pass retries", "error", err)
+		}
+	}
+}
+
 func registerHostSetup(lc fx.Lifecycle, d *datapath, svc *nodeipam.Service, orph *orphans) {
+	var (
+		stop context.CancelFunc
+		done = make(chan struct{})
+	)
 	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
 		// Addresses of pods deleted while ipamd was down go back to the
 		// pool before the first pod is served and before their rules would
@@ -331,10 +365,21 @@ func registerHostSetup(lc fx.Lifecycle, d *datapath, svc *nodeipam.Service, orph
 		if _, err := orph.pass(ctx); err != nil {
 			d.log.Error("releasing addresses of gone pods at start failed; the periodic pass retries", "error", err)
 		}
+		changed := svc.VPCCIDRsChanged()
 		if err := d.apply(ctx, svc); err != nil {
 			return fmt.Errorf("set up node datapath: %w", err)
 		}
-		d.log.Info("node datapath ready", "firewall", d.fw.Name(), "secondary_enis", len(secondaryENIs(svc)))
+		var wctx context.Context
+		wctx, stop = context.WithCancel(context.Background())
+		go func() { defer close(done); d.applyOnVPCChange(wctx, svc, changed) }()
+		d.log.Info("node datapath ready", "firewall", d.fw.Name(), "secondary_enis", len(secondaryENIs(svc)),
+			"enis_not_set_up", len(svc.DatapathPending()))
+		return nil
+	}, OnStop: func(context.Context) error {
+		if stop != nil {
+			stop()
+			<-done
+		}
 		return nil
 	}})
 }

@@ -35,6 +35,15 @@ type Config struct {
 	LoopInterval time.Duration
 	// ReconcileInterval is the period of the EC2 reconcile.
 	ReconcileInterval time.Duration
+	// VPCCIDRInterval is how often the VPC's IPv4 CIDRs are read again from
+	// instance metadata (a block associated later must not be SNATed).
+	// Zero never reads them again.
+	VPCCIDRInterval time.Duration
+	// ENISetupWindow is how long an ENI whose datapath setup failed still
+	// counts as capacity being set up: every pass retries its setup and the
+	// pool attaches no other ENI for the addresses it carries. After that
+	// only the datapath repair retries it and the pool works around it.
+	ENISetupWindow time.Duration
 	// AddWait bounds how long an ADD waits for the allocator when the pool
 	// is empty. Zero fails at once.
 	AddWait time.Duration
@@ -81,6 +90,8 @@ func Defaults() Config {
 		DecreaseInterval:         30 * time.Second,
 		LoopInterval:             5 * time.Second,
 		ReconcileInterval:        time.Minute,
+		VPCCIDRInterval:          30 * time.Second,
+		ENISetupWindow:           time.Minute,
 		AddWait:                  10 * time.Second,
 		SubnetFullBackoff:        2 * time.Minute,
 		ThrottleBackoff:          time.Second,
@@ -103,8 +114,11 @@ type Deps struct {
 	Log *slog.Logger
 	// OnENIReady is called (without the service lock) after a new ENI is
 	// attached and before its addresses are offered to pods, so the
-	// datapath can set up its link, route table and rules. An error leaves
-	// the ENI out of the pool until the next reconcile retries.
+	// datapath can set up its link, route table and rules. When it fails
+	// for a new ENI, the ENI joins the pool with its addresses kept from
+	// pods, and the next passes call it again (see ENISetupWindow). An ENI
+	// found attached by a reconcile stays out of the pool until a later
+	// reconcile's call succeeds.
 	OnENIReady func(eni core.ENI) error
 }
 

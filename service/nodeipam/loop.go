@@ -66,11 +66,15 @@ func (s *Service) sleepOrWake(ctx context.Context, d time.Duration) error {
 // between any two of its cloud calls.
 func (s *Service) Step(ctx context.Context) (StepReport, error) {
 	var rep StepReport
+	s.refreshVPCCIDRsIfDue(ctx)
+	rep.Errors = append(rep.Errors, s.retryUnwired(ctx)...)
 	if s.cfg.IPv6 {
-		if s.growBlocked() {
-			return rep, nil
+		if !s.growBlocked() {
+			if err := s.ensureIPv6(ctx); err != nil {
+				rep.Errors = append(rep.Errors, err)
+			}
 		}
-		return rep, s.ensureIPv6(ctx)
+		return rep, errors.Join(rep.Errors...)
 	}
 	now := s.deps.Clock.Now()
 	if !s.cfg.DisableProvisioning && s.cfg.ReconcileInterval > 0 && now.Sub(s.lastReconcile) >= s.cfg.ReconcileInterval {
@@ -102,6 +106,7 @@ func (s *Service) plan() warmpool.Plan {
 	defer s.mu.Unlock()
 	now := s.deps.Clock.Now()
 	usage := s.ds.Usage(now)
+	s.unwiredViewLocked(usage.ENIs, now)
 	// ENIs attached but not in the datastore (unmanaged, other cards)
 	// still take attachment slots.
 	known := map[core.ENIID]bool{}
@@ -129,6 +134,7 @@ func (s *Service) plan() warmpool.Plan {
 		SkipPrimary:   s.cfg.SkipPrimaryENI,
 	}
 	plan := warmpool.Compute(in)
+	s.keepUnwiredLocked(&plan)
 	growPaused := now.Before(s.growPausedTil)
 	throttled := now.Before(s.throttleTil)
 	if growPaused || throttled {
@@ -326,14 +332,19 @@ func (s *Service) createENI(ctx context.Context, n warmpool.NewENI) error {
 	s.stats.ENIsCreated++
 	s.attached[eni.ID] = eni
 	s.mu.Unlock()
+	var setupErr error
 	if s.deps.OnENIReady != nil {
-		if err := s.deps.OnENIReady(eni); err != nil {
-			return fmt.Errorf("set up datapath for ENI %s: %w", eni.ID, err)
-		}
+		setupErr = s.deps.OnENIReady(eni)
 	}
 	s.mu.Lock()
-	s.adoptLocked(eni, s.deps.Clock.Now())
 	now := s.deps.Clock.Now()
+	if setupErr != nil {
+		// Its link may just be slow to appear. It joins the pool with its
+		// addresses kept from pods, so the next passes count it and retry
+		// the setup instead of attaching yet another ENI.
+		s.markUnwiredLocked(eni.ID, now)
+	}
+	s.adoptLocked(eni, now)
 	for _, a := range eni.SecondaryIPs {
 		s.recent = append(s.recent, reconcile.Recent{ENI: eni.ID, Block: netip.PrefixFrom(a, 32), At: now, Added: true})
 	}
@@ -341,6 +352,9 @@ func (s *Service) createENI(ctx context.Context, n warmpool.NewENI) error {
 	s.stats.PrefixesAdded += len(eni.IPv4Prefixes)
 	s.mu.Unlock()
 	s.log.Info("ENI attached", "eni", string(eni.ID), "device", device, "ips", len(eni.SecondaryIPs), "prefixes", len(eni.IPv4Prefixes))
+	if setupErr != nil {
+		return fmt.Errorf("set up datapath for ENI %s (MAC %s; the next passes retry): %w", eni.ID, eni.MAC, setupErr)
+	}
 	return nil
 }
 
@@ -430,6 +444,7 @@ func (s *Service) deleteENI(ctx context.Context, id core.ENIID) (bool, error) {
 	}
 	s.mu.Lock()
 	delete(s.attached, id)
+	delete(s.unwired, id)
 	s.stats.ENIsDeleted++
 	s.mu.Unlock()
 	// Detaching takes a moment in EC2; retry the delete a few times. If it
@@ -495,7 +510,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 				// An empty answer (DescribeVpcs denied, say) must not wipe
 				// the CIDRs SNAT exclusion depends on.
 				s.mu.Lock()
-				s.instance.VPCCIDRs = inst.VPCCIDRs
+				s.setVPCCIDRsLocked(inst.VPCCIDRs, "EC2")
 				s.mu.Unlock()
 			}
 		}
@@ -608,6 +623,8 @@ func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src r
 		}
 	}
 	for _, id := range plan.ExcludeENIs {
+		// No longer ours: excluded for good, not until its datapath is up.
+		delete(s.unwired, id)
 		if err := s.ds.SetExcluded(id, true); err != nil && !errors.Is(err, core.ErrUnknownENI) {
 			errs = append(errs, fmt.Errorf("exclude ENI %s: %w", id, err))
 		}
@@ -617,6 +634,7 @@ func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src r
 			errs = append(errs, fmt.Errorf("forget ENI %s: %w", id, err))
 		}
 		delete(s.attached, id)
+		delete(s.unwired, id)
 	}
 	if src == reconcile.FromEC2 {
 		for _, id := range plan.LostENIs {
@@ -634,6 +652,7 @@ func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src r
 				s.log.Warn("pod lost its address: ENI is no longer attached", "eni", string(id), "pod", d.Pod.String(), "ip", d.Addr.String())
 			}
 			delete(s.attached, id)
+			delete(s.unwired, id)
 		}
 	}
 	if len(plan.TagENIs) > 0 {

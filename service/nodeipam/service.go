@@ -43,6 +43,13 @@ type Service struct {
 	// another instance's tag, another card), so metadata-only reconciles
 	// need not ask EC2 about them again.
 	unmanaged map[core.ENIID]bool
+	// unwired holds managed ENIs whose host datapath (link, route table,
+	// rules) could not be set up, with when that was first seen. They are
+	// excluded in the datastore, so pods get none of their addresses, until
+	// a setup succeeds (enisetup.go).
+	unwired map[core.ENIID]time.Time
+	// vpcChanged is closed and replaced whenever the VPC CIDRs change.
+	vpcChanged chan struct{}
 
 	waiting        int // ADDs blocked waiting for an address
 	externalDemand int // pods a driver (simulator) reports as waiting
@@ -50,6 +57,7 @@ type Service struct {
 	lastDecrease  time.Time
 	lastReconcile time.Time
 	lastLeakCheck time.Time
+	lastVPCCheck  time.Time
 	growPausedTil time.Time
 	throttleTil   time.Time
 	throttleStep  time.Duration
@@ -109,14 +117,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		family = core.IPv6
 	}
 	return &Service{
-		cfg:       cfg,
-		deps:      deps,
-		log:       log,
-		ds:        datastore.New(datastore.Config{Cooldown: cfg.Cooldown, PrefixMode: cfg.PrefixDelegation, Family: family}),
-		changed:   make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		attached:  map[core.ENIID]core.ENI{},
-		unmanaged: map[core.ENIID]bool{},
+		cfg:        cfg,
+		deps:       deps,
+		log:        log,
+		ds:         datastore.New(datastore.Config{Cooldown: cfg.Cooldown, PrefixMode: cfg.PrefixDelegation, Family: family}),
+		changed:    make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		attached:   map[core.ENIID]core.ENI{},
+		unmanaged:  map[core.ENIID]bool{},
+		unwired:    map[core.ENIID]time.Time{},
+		vpcChanged: make(chan struct{}),
 	}, nil
 }
 
@@ -233,6 +243,7 @@ func (s *Service) Init(ctx context.Context) (InitReport, error) {
 		}
 	}
 	s.lastReconcile = now
+	s.lastVPCCheck = now
 	rep.Instance, rep.InstanceType, rep.MaxPods, rep.MaxENIs = inst, it, maxPods, maxENIs
 	rep.ENIs = len(s.ds.ENIs())
 	s.log.Info("node IPAM initialised", "instance", string(inst.ID), "type", it.Name, "max_enis", maxENIs, "max_pods", maxPods,
@@ -309,6 +320,10 @@ func (s *Service) adoptLocked(e core.ENI, now time.Time) {
 	if err := s.ds.AddENI(info, now); err != nil && !errors.Is(err, core.ErrDuplicate) {
 		s.log.Error("add ENI to datastore", "eni", string(e.ID), "error", err)
 		return
+	}
+	if _, ok := s.unwired[e.ID]; ok {
+		// Its datapath is not set up: no pod may get its addresses yet.
+		_ = s.ds.SetExcluded(e.ID, true)
 	}
 	if len(e.SecondaryIPs) > 0 {
 		if _, err := s.ds.AddIPs(e.ID, e.SecondaryIPs); err != nil {
