@@ -44,8 +44,14 @@ type datapath struct {
 	// the in-memory datapath's hypervisor, then Options' hooks.
 	beforeHost, beforeENI []func(core.ENI) error
 
-	mu     sync.Mutex
-	errors map[string]int // running totals by step, for metrics
+	mu sync.Mutex // serialises the passes over the host datapath
+
+	// errors are the running totals by step, for metrics. They have their
+	// own lock: every pod ADD reads them (the metrics refresh), and must
+	// not wait behind a pass that holds mu while an ENI's link is awaited
+	// for seconds.
+	errMu  sync.Mutex
+	errors map[string]int
 }
 
 func newDatapath(host ports.HostNetwork, fw ports.Firewall, env config.Env, o Options, log *slog.Logger) *datapath {
@@ -145,7 +151,9 @@ func checkFirewallConfig(fw ports.FirewallConfig) error {
 }
 
 func (d *datapath) count(step string) {
+	d.errMu.Lock()
 	d.errors[step]++
+	d.errMu.Unlock()
 }
 
 // setupENILocked wires one secondary ENI.
@@ -304,8 +312,8 @@ func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 
 // errorTotals returns the running error totals by step.
 func (d *datapath) errorTotals() map[string]int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
 	out := make(map[string]int, len(d.errors))
 	for k, v := range d.errors {
 		out[k] = v

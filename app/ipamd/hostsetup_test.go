@@ -137,3 +137,23 @@ func TestFirewallNamesPrimaryLinkFoundByMAC(t *testing.T) {
 		t.Errorf("with --primary-interface eth7 the firewall names %q", got)
 	}
 }
+
+// Every pod ADD reads the error totals (metrics); a pass that holds the
+// datapath lock while it waits seconds for an ENI's link must not hold
+// them up.
+func TestErrorTotalsDoNotWaitForAPass(t *testing.T) {
+	d := &datapath{errors: map[string]int{}}
+	d.mu.Lock() // a pass, awaiting a link
+	defer d.mu.Unlock()
+	d.count("datapath")
+	done := make(chan map[string]int, 1)
+	go func() { done <- d.errorTotals() }()
+	select {
+	case got := <-done:
+		if got["datapath"] != 1 {
+			t.Errorf("error totals %v, want datapath=1", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reading the error totals waited for the pass holding the datapath lock")
+	}
+}

@@ -33,18 +33,9 @@ func (s *Service) RefreshVPCCIDRs(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read VPC CIDRs from instance metadata: %w", err)
 	}
-	var v4 []netip.Prefix
-	for _, p := range read {
-		if p.IsValid() && p.Addr().Is4() {
-			v4 = append(v4, p.Masked())
-		}
-	}
-	if len(v4) == 0 {
-		return false, nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.setVPCCIDRsLocked(v4, "instance metadata"), nil
+	return s.setVPCCIDRsLocked(read, "instance metadata"), nil
 }
 
 // refreshVPCCIDRsIfDue is RefreshVPCCIDRs every Config.VPCCIDRInterval.
@@ -60,11 +51,19 @@ func (s *Service) refreshVPCCIDRsIfDue(ctx context.Context) {
 	}
 }
 
-// setVPCCIDRsLocked takes a new list of VPC CIDRs; it reports whether it
-// differs from the known one (order aside) and, if so, wakes whoever waits
-// on VPCCIDRsChanged.
-func (s *Service) setVPCCIDRsLocked(cidrs []netip.Prefix, source string) bool {
-	if samePrefixes(s.instance.VPCCIDRs, cidrs) {
+// setVPCCIDRsLocked takes a new list of VPC CIDRs, from whichever source:
+// their IPv4 blocks, masked, so that two sources describing the same VPC
+// never look like a change. It reports whether the list differs from the
+// known one (order aside) and, if so, wakes whoever waits on
+// VPCCIDRsChanged. A list without IPv4 blocks changes nothing.
+func (s *Service) setVPCCIDRsLocked(read []netip.Prefix, source string) bool {
+	var cidrs []netip.Prefix
+	for _, p := range read {
+		if p.IsValid() && p.Addr().Is4() {
+			cidrs = append(cidrs, p.Masked())
+		}
+	}
+	if len(cidrs) == 0 || samePrefixes(s.instance.VPCCIDRs, cidrs) {
 		return false
 	}
 	old := s.instance.VPCCIDRs
