@@ -524,18 +524,28 @@ func (inv *invocation) del() error {
 	if !havePrev {
 		return nil
 	}
-	spec := ports.PodSpec{
-		ContainerID: inv.args.ContainerID, Netns: inv.args.Netns, IfName: inv.args.IfName,
-		HostVeth: hostVeth, Addr: prev.addr, RouteTable: prev.routeTable,
-	}
-	if spec.RouteTable == 0 {
-		spec.RouteTable = mainTable
-	}
+	spec := inv.delSpec(hostVeth)
+	spec.Addr, spec.RouteTable = prev.addr, prevTable(prev)
 	if err := inv.teardownPod(spec); err != nil {
 		return types.NewError(types.ErrInternal, fmt.Sprintf("delete pod %s without ipamd: unwire %s via %s: %v", inv.podName(), prev.addr, hostVeth, err), "")
 	}
 	inv.log.Info("pod unwired from prevResult", "addr", prev.addr.String(), "hostVeth", hostVeth)
 	return nil
+}
+
+// delSpec is the pod as a DEL knows it before any address: this
+// container's interface and the host veth.
+func (inv *invocation) delSpec(hostVeth string) ports.PodSpec {
+	return ports.PodSpec{ContainerID: inv.args.ContainerID, Netns: inv.args.Netns, IfName: inv.args.IfName, HostVeth: hostVeth}
+}
+
+// prevTable is the route table the prevResult names, main when it names
+// none.
+func prevTable(prev prevState) int {
+	if prev.routeTable == 0 {
+		return mainTable
+	}
+	return prev.routeTable
 }
 
 // delUnknown finishes a DEL for which ipamd holds no address: the pod was
@@ -554,12 +564,9 @@ func (inv *invocation) delUnknown(c *rpcclient.Client, prev prevState, havePrev 
 		inv.log.Info("ipamd holds no address for this container and its namespace is gone; nothing to do")
 		return nil
 	}
-	spec := ports.PodSpec{ContainerID: inv.args.ContainerID, Netns: inv.args.Netns, IfName: inv.args.IfName, HostVeth: hostVeth}
+	spec := inv.delSpec(hostVeth)
 	if havePrev && !inv.heldByOther(c, prev.addr) {
-		spec.Addr, spec.RouteTable = prev.addr, prev.routeTable
-		if spec.RouteTable == 0 {
-			spec.RouteTable = mainTable
-		}
+		spec.Addr, spec.RouteTable = prev.addr, prevTable(prev)
 	}
 	if err := inv.teardownPod(spec); err != nil {
 		return types.NewError(types.ErrInternal, fmt.Sprintf("delete pod %s (address already released): unwire %s via %s: %v", inv.podName(), spec.Addr, hostVeth, err), "")

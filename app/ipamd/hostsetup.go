@@ -237,9 +237,10 @@ func podRoutesOf(as []datastore.Assignment, vethPrefix string, veths map[string]
 		if cur, ok := newest[a.Pod]; !ok || tied[a.Pod] || cur.Key != a.Key {
 			continue
 		}
-		veth, ok := veths[netstate.VethSuffix(a.Pod.Namespace, a.Pod.Name)]
+		suffix := netstate.VethSuffix(a.Pod.Namespace, a.Pod.Name)
+		veth, ok := veths[suffix]
 		if !ok {
-			veth = vethPrefix + netstate.VethSuffix(a.Pod.Namespace, a.Pod.Name)
+			veth = vethPrefix + suffix
 		}
 		out = append(out, ports.PodRoute{Addr: a.Addr, RouteTable: a.RouteTable, HostVeth: veth})
 	}
