@@ -67,9 +67,13 @@ bench:
 		$(MAKE) --no-print-directory build && \
 		VPC_CNI_E2E_BIN=$(abspath $(BIN)) $(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 20m ./test/e2e/ | tee $(BIN)/bench-e2e.txt && \
 		awk '/^Benchmark/ { b = $$1; sub(/-[0-9]+$$/, "", b); for (i = 2; i <= NF; i++) m[b "," $$i] = $$(i-1) } \
-			END { printf "\ntargets (end to end):\n  CNI ADD p50 %s ms (p99 %s), target <= 2 x kernel floor %s ms + plugin exec %s ms = %s ms (ADD / target: %s)\n  of the ADD, the plugin executing p50 %s ms (/ target: %s), libcni around it p50 %s ms\n  (the same wiring with a move of one veth end, the steps the issue lists, in-process: p50 %s ms)\n  CNI DEL p50 %s ms (p99 %s)\n  ipamd RSS at 250 pods %s MB, target <= 30 MB\n  ipamd ready after restart on a 250-pod checkpoint: p50 %s ms, max %s ms, target <= 300 ms\n", \
-			m["BenchmarkCNIAddDel,add-p50-ms"], m["BenchmarkCNIAddDel,add-p99-ms"], m["BenchmarkCNIAddDel,floor-add-p50-ms"], m["BenchmarkCNIAddDel,exec-p50-ms"], m["BenchmarkCNIAddDel,target-add-p50-ms"], m["BenchmarkCNIAddDel,add/target"], m["BenchmarkCNIAddDel,add-exec-p50-ms"], m["BenchmarkCNIAddDel,add-exec/target"], m["BenchmarkCNIAddDel,libcni-p50-ms"], m["BenchmarkStepsFloor,add-p50-ms"], \
-			m["BenchmarkCNIAddDel,del-p50-ms"], m["BenchmarkCNIAddDel,del-p99-ms"], m["BenchmarkIPAMD250Pods,rss-MB"], m["BenchmarkIPAMD250Pods,ready-p50-ms"], m["BenchmarkIPAMD250Pods,ready-max-ms"] }' $(BIN)/bench-e2e.txt; \
+			END { a = "BenchmarkCNIAddDel,"; \
+			printf "\ntargets (end to end):\n  CNI ADD p50 %s ms (p99 %s)\n", m[a "add-p50-ms"], m[a "add-p99-ms"]; \
+			printf "  target: <= 2 x kernel floor %s ms (veth, move, address, routes, ARP entry, rules; in-process) + plugin exec %s ms = %s ms (ADD / target: %s)\n", m[a "steps-floor-add-p50-ms"], m[a "exec-p50-ms"], m[a "target-add-p50-ms"], m[a "add/target"]; \
+			printf "  strict target: <= 2 x the datapath'"'"'s own wiring in-process %s ms (no move) + plugin exec = %s ms (ADD / strict: %s)\n", m[a "wiring-floor-add-p50-ms"], m[a "strict-target-add-p50-ms"], m[a "add/strict-target"]; \
+			printf "  of the ADD, the plugin executing p50 %s ms (/ strict: %s), libcni around it p50 %s ms\n", m[a "add-exec-p50-ms"], m[a "add-exec/strict-target"], m[a "libcni-p50-ms"]; \
+			printf "  CNI DEL p50 %s ms (p99 %s)\n  ipamd RSS at 250 pods %s MB, target <= 30 MB\n  ipamd ready after restart on a 250-pod checkpoint: p50 %s ms, max %s ms, target <= 300 ms\n", \
+			m[a "del-p50-ms"], m[a "del-p99-ms"], m["BenchmarkIPAMD250Pods,rss-MB"], m["BenchmarkIPAMD250Pods,ready-p50-ms"], m["BenchmarkIPAMD250Pods,ready-max-ms"] }' $(BIN)/bench-e2e.txt; \
 	else echo "end-to-end benchmarks: SKIPPED (they need root for network namespaces)"; fi
 
 ## run: the README's main command. Builds the binaries and brings up one
