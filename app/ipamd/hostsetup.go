@@ -46,6 +46,9 @@ type datapath struct {
 
 	mu sync.Mutex // serialises the passes over the host datapath
 
+	// failing holds, under mu, the secondary ENIs whose last setup failed.
+	failing map[core.ENIID]*eniFailure
+
 	// errors are the running totals by step, for metrics. They have their
 	// own lock: every pod ADD reads them (the metrics refresh), and must
 	// not wait behind a pass that holds mu while an ENI's link is awaited
@@ -55,7 +58,8 @@ type datapath struct {
 }
 
 func newDatapath(host ports.HostNetwork, fw ports.Firewall, env config.Env, o Options, log *slog.Logger) *datapath {
-	d := &datapath{host: host, fw: fw, env: env, o: o, log: log.With("component", "datapath"), errors: map[string]int{}}
+	d := &datapath{host: host, fw: fw, env: env, o: o, log: log.With("component", "datapath"), errors: map[string]int{},
+		failing: map[core.ENIID]*eniFailure{}}
 	if n, ok := host.(*datapathmem.Network); ok {
 		h := newMemoryHypervisor(n)
 		d.beforeHost = append(d.beforeHost, h.ensure)
@@ -177,9 +181,53 @@ func (d *datapath) onENIReady(e core.ENI) error {
 	defer d.mu.Unlock()
 	err := d.setupENILocked(ctx, e)
 	if err == nil {
+		d.eniSetUpLocked(e)
 		d.log.Info("ENI wired", "eni", string(e.ID), "device", e.DeviceNumber, "table", core.RouteTableFor(e.NetworkCard, e.DeviceNumber))
 	}
 	return err
+}
+
+// eniFailureReminder is how many failed passes in a row with the same
+// error an ENI's setup is logged at debug level before a warning reminds
+// the operator: ten minutes at the 30 s repair interval.
+const eniFailureReminder = 20
+
+// eniFailure is an ENI whose setup keeps failing: its last error, and the
+// failed passes since it was last logged above debug level.
+type eniFailure struct {
+	msg   string
+	quiet int
+}
+
+// eniFailedLocked logs a failed setup of a secondary ENI. An ENI whose link
+// stays missing (moved into a pod by another plugin, say) fails every
+// pass; it is logged at error level when it starts failing or its error
+// changes, and then only as a periodic warning.
+func (d *datapath) eniFailedLocked(e core.ENI, err error) {
+	if d.failing == nil {
+		d.failing = map[core.ENIID]*eniFailure{}
+	}
+	attrs := []any{"eni", string(e.ID), "mac", e.MAC, "device", e.DeviceNumber, "error", err}
+	f, seen := d.failing[e.ID]
+	switch {
+	case !seen || f.msg != err.Error():
+		d.failing[e.ID] = &eniFailure{msg: err.Error()}
+		d.log.Error("setting up a secondary ENI failed; pods get none of its addresses until a later pass sets it up", attrs...)
+	case f.quiet+1 >= eniFailureReminder:
+		d.log.Warn("a secondary ENI is still not set up; pods get none of its addresses", append(attrs, "failed_passes", f.quiet+1)...)
+		f.quiet = 0
+	default:
+		f.quiet++
+		d.log.Debug("a secondary ENI is still not set up", attrs...)
+	}
+}
+
+// eniSetUpLocked forgets an ENI's failures once its setup succeeded.
+func (d *datapath) eniSetUpLocked(e core.ENI) {
+	if _, ok := d.failing[e.ID]; ok {
+		delete(d.failing, e.ID)
+		d.log.Info("a secondary ENI that had failed its setup is set up", "eni", string(e.ID), "mac", e.MAC, "device", e.DeviceNumber)
+	}
 }
 
 // secondaryENIs lists the attached ENIs ipamd routes pods through: managed
@@ -279,19 +327,21 @@ func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 	}
 	// One ENI whose link is missing (hot-attached a moment ago, moved into
 	// a pod by Multus host-device) must not stop the node.
-	for _, e := range secondaryENIs(svc) {
+	secondary := secondaryENIs(svc)
+	for _, e := range secondary {
 		if err := d.setupENILocked(ctx, e); err != nil {
 			if ctx.Err() != nil {
 				errs = append(errs, err)
 				continue
 			}
-			d.log.Error("setting up a secondary ENI failed; pods get none of its addresses until a later pass sets it up",
-				"eni", string(e.ID), "mac", e.MAC, "device", e.DeviceNumber, "error", err)
+			d.eniFailedLocked(e, err)
 			svc.DatapathFailed(e.ID)
 			continue
 		}
+		d.eniSetUpLocked(e)
 		svc.DatapathReady(e.ID)
 	}
+	d.forgetGoneLocked(secondary)
 	// A pod that cannot be repaired is logged, not returned: it must not
 	// stop start-up, and so every other pod on the node.
 	if pods := d.podRoutes(ctx, svc); len(pods) > 0 {
@@ -309,6 +359,22 @@ func (d *datapath) apply(ctx context.Context, svc *nodeipam.Service) error {
 		errs = append(errs, fmt.Errorf("apply %s firewall rules: %w", d.fw.Name(), err))
 	}
 	return errors.Join(errs...)
+}
+
+// forgetGoneLocked drops the failures of ENIs no longer in the pool.
+func (d *datapath) forgetGoneLocked(secondary []core.ENI) {
+	if len(d.failing) == 0 {
+		return
+	}
+	in := make(map[core.ENIID]bool, len(secondary))
+	for _, e := range secondary {
+		in[e.ID] = true
+	}
+	for id := range d.failing {
+		if !in[id] {
+			delete(d.failing, id)
+		}
+	}
 }
 
 // errorTotals returns the running error totals by step.

@@ -1,8 +1,11 @@
 package ipamd
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -155,5 +158,54 @@ func TestErrorTotalsDoNotWaitForAPass(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("reading the error totals waited for the pass holding the datapath lock")
+	}
+}
+
+// An ENI whose setup fails every pass (its link moved into a pod by another
+// plugin) is logged at error level once, then at debug level with a
+// periodic warning; a new error is logged at error level again, and a
+// success ends it.
+func TestENISetupFailureLoggedOnce(t *testing.T) {
+	var buf bytes.Buffer
+	d := &datapath{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	e := core.ENI{ID: "eni-1", MAC: "0a:00:00:00:00:01", DeviceNumber: 1}
+	missing := errors.New("link with MAC 0a:00:00:00:00:01 not found")
+	levels := func() map[string]int {
+		out := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			for _, lv := range []string{"DEBUG", "INFO", "WARN", "ERROR"} {
+				if strings.Contains(l, "level="+lv) {
+					out[lv]++
+				}
+			}
+		}
+		buf.Reset()
+		return out
+	}
+	// The first pass logs the error; every eniFailureReminder passes after
+	// it, a warning.
+	passes := 2*eniFailureReminder + 1
+	for i := 0; i < passes; i++ {
+		d.eniFailedLocked(e, missing)
+	}
+	if got, want := levels(), map[string]int{"ERROR": 1, "WARN": 2, "DEBUG": passes - 3}; !maps.Equal(got, want) {
+		t.Errorf("%d failed passes logged %v, want %v", passes, got, want)
+	}
+	d.eniFailedLocked(e, errors.New("set up ENI eni-1: route table 2: permission denied"))
+	if got := levels(); got["ERROR"] != 1 {
+		t.Errorf("a new error logged %v, want it at error level", got)
+	}
+	d.eniSetUpLocked(e)
+	if got := levels(); got["INFO"] != 1 {
+		t.Errorf("the setup succeeding logged %v, want one info line", got)
+	}
+	d.eniSetUpLocked(e)
+	d.eniFailedLocked(e, missing)
+	if got := levels(); got["INFO"] != 0 || got["ERROR"] != 1 {
+		t.Errorf("after a success, a failure logged %v, want one error line and no second info", got)
+	}
+	d.forgetGoneLocked(nil)
+	if len(d.failing) != 0 {
+		t.Errorf("failures of ENIs that left the pool still remembered: %v", d.failing)
 	}
 }
