@@ -15,5 +15,8 @@ func VethName(prefix, namespace, pod string) string {
 	return prefix + netstate.VethSuffix(namespace, pod)
 }
 
+// IsVethSuffix is netstate.IsVethSuffix.
+func IsVethSuffix(s string) bool { return netstate.IsVethSuffix(s) }
+
 // ValidateVethPrefix is netstate.ValidateVethPrefix.
 func ValidateVethPrefix(prefix string) error { return netstate.ValidateVethPrefix(prefix) }

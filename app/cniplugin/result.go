@@ -12,6 +12,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	cniversion "github.com/containernetworking/cni/pkg/version"
 
+	"github.com/vpc-cni/vpc-cni/adapters/netlink"
 	"github.com/vpc-cni/vpc-cni/core"
 )
 
@@ -233,13 +234,8 @@ func parsePrevResult(conf *types.PluginConf, ifName, vethPrefix string) (prevSta
 // sandbox does not decide.
 func isDummy(itf *current.Interface) bool {
 	hash, ok := strings.CutPrefix(itf.Name, "dummy")
-	if !ok || len(hash) != 11 {
+	if !ok || !netlink.IsVethSuffix(hash) {
 		return false
-	}
-	for i := 0; i < len(hash); i++ {
-		if c := hash[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
 	}
 	_, err := strconv.Atoi(itf.Mac)
 	return err == nil

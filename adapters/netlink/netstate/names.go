@@ -19,6 +19,20 @@ func VethSuffix(namespace, pod string) string {
 	return hex.EncodeToString(sum[:])[:vethSuffixLen]
 }
 
+// IsVethSuffix reports whether s has the shape of VethSuffix's result: 11
+// lower-case hex digits.
+func IsVethSuffix(s string) bool {
+	if len(s) != vethSuffixLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidateVethPrefix accepts 1 to 4 of [A-Za-z0-9-_], other than "eth",
 // "vlan" and "lo" (names the node's own interfaces use). The error wraps
 // core.ErrInvalidParameter.
@@ -50,12 +64,7 @@ func PodVethSuffix(name string) (string, bool) {
 		return "", false
 	}
 	prefix, suffix := name[:len(name)-vethSuffixLen], name[len(name)-vethSuffixLen:]
-	for _, r := range suffix {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return "", false
-		}
-	}
-	if ValidateVethPrefix(prefix) != nil {
+	if !IsVethSuffix(suffix) || ValidateVethPrefix(prefix) != nil {
 		return "", false
 	}
 	return suffix, true

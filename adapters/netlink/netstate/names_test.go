@@ -54,3 +54,19 @@ func TestPodVeths(t *testing.T) {
 		t.Errorf("PodVeths(nil) = %v", got)
 	}
 }
+
+func TestIsVethSuffix(t *testing.T) {
+	for s, want := range map[string]bool{
+		VethSuffix("default", "web"): true,
+		"0123456789a":                true,
+		"0123456789":                 false, // 10 digits
+		"0123456789ab":               false, // 12
+		"0123456789A":                false, // upper case
+		"0123456789g":                false,
+		"":                           false,
+	} {
+		if got := IsVethSuffix(s); got != want {
+			t.Errorf("IsVethSuffix(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
