@@ -390,10 +390,8 @@ func (inv *invocation) addWith(spec ports.PodSpec) error {
 	closeConn = func() {}
 	res, err := inv.pods.SetupPod(inv.ctx, spec)
 	if err != nil {
-		inv.undoPrepare(spec, prep)
-		released := inv.releaseAgain(ReasonSetupFailed)
 		return types.NewError(types.ErrInternal,
-			fmt.Sprintf("add pod %s: wire %s (%s) via %s: %v%s", pod, alloc.Addr, inv.args.IfName, hostVeth, err, released), "")
+			fmt.Sprintf("add pod %s: wire %s (%s) via %s: %v%s", pod, alloc.Addr, inv.args.IfName, hostVeth, err, inv.unwire(spec, prep)), "")
 	}
 	if reply.NetworkPolicyMode != "" {
 		inv.log.Info("ipamd reports a network policy mode; enforcement is left to the policy agent", "mode", reply.NetworkPolicyMode)
@@ -409,8 +407,7 @@ func (inv *invocation) addWith(spec ports.PodSpec) error {
 		// The ADD fails, and a failed ADD leaves nothing behind (a runtime
 		// need not DEL after it): undo the wiring and give the address
 		// back as for a failed SetupPod.
-		inv.undoPrepare(spec, prep)
-		released := inv.releaseAgain(ReasonSetupFailed)
+		released := inv.unwire(spec, prep)
 		var te *types.Error
 		if errors.As(err, &te) {
 			te.Msg += released
@@ -440,6 +437,14 @@ func (inv *invocation) printResult(w wired) error {
 		return types.NewError(types.ErrIOFailure, fmt.Sprintf("add pod %s: print result: %v", inv.podName(), err), "")
 	}
 	return nil
+}
+
+// unwire undoes an ADD that fails after the pod was wired and ipamd's
+// connection closed: the wiring is removed and the address given back over
+// a new connection. The returned text completes the error message.
+func (inv *invocation) unwire(spec ports.PodSpec, prep *preparation) string {
+	inv.undoPrepare(spec, prep)
+	return inv.releaseAgain(ReasonSetupFailed)
 }
 
 // release gives the address back after a failed ADD; the returned text
