@@ -113,12 +113,11 @@ type Deps struct {
 	// Log receives structured logs; nil discards them.
 	Log *slog.Logger
 	// OnENIReady is called (without the service lock) after a new ENI is
-	// attached and before its addresses are offered to pods, so the
-	// datapath can set up its link, route table and rules. When it fails
-	// for a new ENI, the ENI joins the pool with its addresses kept from
-	// pods, and the next passes call it again (see ENISetupWindow). An ENI
-	// found attached by a reconcile stays out of the pool until a later
-	// reconcile's call succeeds.
+	// attached, or one is found attached by a reconcile, and before its
+	// addresses are offered to pods, so the datapath can set up its link,
+	// route table and rules. When it fails, the ENI joins the pool with its
+	// addresses kept from pods, and the next passes call it again (see
+	// ENISetupWindow).
 	OnENIReady func(eni core.ENI) error
 }
 

@@ -26,7 +26,13 @@ import (
 func (s *Service) DatapathFailed(id core.ENIID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.unwired[id]; ok {
+	if u, ok := s.unwired[id]; ok {
+		// Already unwired: record the failure anyway, so that a setup of
+		// this ENI running now (retryUnwired) does not offer its
+		// addresses on the strength of an older success.
+		s.unwiredSeq++
+		u.gen = s.unwiredSeq
+		s.unwired[id] = u
 		return
 	}
 	v, ok := s.ds.ENI(id)
@@ -41,17 +47,35 @@ func (s *Service) DatapathFailed(id core.ENIID) {
 func (s *Service) DatapathReady(id core.ENIID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	since, ok := s.unwired[id]
-	if !ok {
-		return
+	if u, ok := s.unwired[id]; ok {
+		s.wiredLocked(id, u)
 	}
+}
+
+// datapathReadyIf is DatapathReady for a setup that started when the ENI's
+// latest failure had generation gen: when a failure was reported since,
+// that is the newer outcome and the ENI stays unwired. It reports whether
+// the ENI's addresses are offered again.
+func (s *Service) datapathReadyIf(id core.ENIID, gen uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.unwired[id]
+	if !ok || u.gen != gen {
+		return false
+	}
+	s.wiredLocked(id, u)
+	return true
+}
+
+// wiredLocked offers the addresses of an unwired ENI to pods again.
+func (s *Service) wiredLocked(id core.ENIID, u unwiredENI) {
 	delete(s.unwired, id)
 	if err := s.ds.SetExcluded(id, false); err != nil && !errors.Is(err, core.ErrUnknownENI) {
 		s.log.Error("offer addresses of ENI again", "eni", string(id), "error", err)
 	}
 	s.notifyLocked()
 	s.log.Info("ENI datapath set up; its addresses are offered to pods", "eni", string(id),
-		"after", s.deps.Clock.Now().Sub(since).String())
+		"after", s.deps.Clock.Now().Sub(u.since).String())
 }
 
 // DatapathPending lists the pool's ENIs whose datapath is not set up, in
@@ -67,10 +91,21 @@ func (s *Service) DatapathPending() []core.ENIID {
 	return out
 }
 
+// unwiredENI is what the service knows of an unwired ENI.
+type unwiredENI struct {
+	// since is when its setup was first seen failing.
+	since time.Time
+	// gen identifies the latest failure reported for it, from a counter
+	// of the whole service, so a setup that succeeds can tell whether a
+	// failure came in while it ran.
+	gen uint64
+}
+
 // markUnwiredLocked keeps the ENI's addresses from pods. An ENI not yet in
 // the datastore is excluded when adoptLocked adds it.
 func (s *Service) markUnwiredLocked(id core.ENIID, now time.Time) {
-	s.unwired[id] = now
+	s.unwiredSeq++
+	s.unwired[id] = unwiredENI{since: now, gen: s.unwiredSeq}
 	if err := s.ds.SetExcluded(id, true); err != nil && !errors.Is(err, core.ErrUnknownENI) {
 		s.log.Error("keep addresses of ENI from pods", "eni", string(id), "error", err)
 	}
@@ -89,30 +124,39 @@ func (s *Service) retryUnwired(ctx context.Context) []error {
 	if s.deps.OnENIReady == nil {
 		return nil
 	}
+	type setup struct {
+		eni core.ENI
+		gen uint64 // the ENI's failure generation before this setup
+	}
 	s.mu.Lock()
 	now := s.deps.Clock.Now()
-	var due []core.ENI
-	for id, since := range s.unwired {
+	var due []setup
+	for id, u := range s.unwired {
 		if _, ok := s.ds.ENI(id); !ok {
 			delete(s.unwired, id) // left the pool meanwhile
 			continue
 		}
-		if e, ok := s.attached[id]; ok && s.settingUpLocked(since, now) {
-			due = append(due, e)
+		if e, ok := s.attached[id]; ok && s.settingUpLocked(u.since, now) {
+			due = append(due, setup{eni: e, gen: u.gen})
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(due, func(i, j int) bool { return due[i].DeviceNumber < due[j].DeviceNumber })
+	sort.Slice(due, func(i, j int) bool { return due[i].eni.DeviceNumber < due[j].eni.DeviceNumber })
 	var errs []error
-	for _, e := range due {
+	for _, d := range due {
 		if ctx.Err() != nil {
 			break
 		}
+		e := d.eni
 		if err := s.deps.OnENIReady(e); err != nil {
 			errs = append(errs, fmt.Errorf("set up datapath for ENI %s (MAC %s) again: %w", e.ID, e.MAC, err))
 			continue
 		}
-		s.DatapathReady(e.ID)
+		// The datapath's repair pass may have reported a failure while
+		// the lock was let go: that outcome is newer, keep the ENI unwired.
+		if !s.datapathReadyIf(e.ID, d.gen) {
+			s.log.Debug("ENI datapath set up, but a failure was reported meanwhile; its addresses stay kept from pods", "eni", string(e.ID))
+		}
 	}
 	return errs
 }
@@ -123,12 +167,12 @@ func (s *Service) retryUnwired(ctx context.Context) []error {
 // that takes an attachment slot and nothing else.
 func (s *Service) unwiredViewLocked(usage []core.ENIUsage, now time.Time) {
 	for i := range usage {
-		since, ok := s.unwired[usage[i].ID]
+		u, ok := s.unwired[usage[i].ID]
 		if !ok {
 			continue
 		}
 		usage[i].Excluded = false
-		if !s.settingUpLocked(since, now) {
+		if !s.settingUpLocked(u.since, now) {
 			usage[i].NoManage = true
 		}
 	}

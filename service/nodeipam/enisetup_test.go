@@ -216,3 +216,157 @@ func TestDatapathFailedKeepsAddressesFromPods(t *testing.T) {
 		t.Fatalf("pod got %s on %s, want one of %s", a.Addr, a.ENI, eni.ID)
 	}
 }
+
+// An ENI of ours found attached by a reconcile (the process died between
+// attach and adoption, or an operator attached it) whose datapath setup
+// fails joins the pool unwired, as a new ENI of the pool's own does: its
+// addresses count but go to no pod, and the next passes retry its setup.
+func TestENIFoundByReconcileWithFailedSetupJoinsUnwired(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	ctx := context.Background()
+	var (
+		mu     sync.Mutex
+		broken core.ENIID // its setup fails while set
+		setups = map[core.ENIID]int{}
+	)
+	svc, err := nodeipam.New(fastConfig(), nodeipam.Deps{Cloud: n.cloud, Metadata: n.cloud.Metadata(n.inst.ID), Clock: n.clock,
+		Checkpoint: n.ckpt, OnENIReady: func(e core.ENI) error {
+			mu.Lock()
+			defer mu.Unlock()
+			setups[e.ID]++
+			if e.ID == broken {
+				return fmt.Errorf("find link with MAC %s: %w", e.MAC, core.ErrNotFound)
+			}
+			return nil
+		}})
+	must(t, err)
+	_, err = svc.Init(ctx)
+	must(t, err)
+	eni, err := n.cloud.CreateENI(ctx, ports.CreateENIRequest{SubnetID: "subnet-1", SecondaryIPs: 2,
+		Description: core.ENIDescriptionPrefix + string(n.inst.ID), Tags: map[string]string{core.TagInstanceID: string(n.inst.ID)}})
+	must(t, err)
+	mu.Lock()
+	broken = eni.ID
+	mu.Unlock()
+	_, err = n.cloud.AttachENI(ctx, eni.ID, n.inst.ID, 1, 0)
+	must(t, err)
+	n.clock.Advance(2 * time.Minute) // past the metadata lag
+	if err := svc.Reconcile(ctx); err == nil {
+		t.Fatal("reconcile hid the datapath failure")
+	}
+
+	inPool := false
+	var pool []core.ENIID
+	for _, v := range svc.ENIs() {
+		inPool = inPool || (v.ID == eni.ID && len(v.IPs) == 2)
+		pool = append(pool, v.ID)
+	}
+	if !inPool {
+		t.Fatalf("ENI %s found attached is not in the pool with its 2 addresses after its setup failed (pool %v)", eni.ID, pool)
+	}
+	if got := svc.DatapathPending(); !slices.Equal(got, []core.ENIID{eni.ID}) {
+		t.Fatalf("ENIs awaiting setup %v, want [%s]", got, eni.ID)
+	}
+	for i := 0; ; i++ {
+		a, err := svc.TryAssign(ctx, req(i))
+		if errors.Is(err, core.ErrNoAvailableAddress) {
+			break
+		}
+		must(t, err)
+		if a.ENI == eni.ID {
+			t.Fatalf("pod %d got %s on %s, whose datapath is not set up", i, a.Addr, eni.ID)
+		}
+	}
+
+	// A pass within the setup window retries it; once that succeeds its
+	// addresses go to pods.
+	mu.Lock()
+	broken = ""
+	mu.Unlock()
+	n.clock.Advance(5 * time.Second)
+	_, _ = svc.Step(ctx)
+	mu.Lock()
+	tries := setups[eni.ID]
+	mu.Unlock()
+	if tries != 2 {
+		t.Fatalf("setup of %s tried %d times, want 2 (the reconcile, then the pass)", eni.ID, tries)
+	}
+	if got := svc.DatapathPending(); len(got) != 0 {
+		t.Fatalf("ENIs awaiting setup %v after a pass set it up", got)
+	}
+	for i := 100; ; i++ {
+		a, err := svc.TryAssign(ctx, req(i))
+		if err != nil {
+			t.Fatalf("no pod got an address of %s once it was set up: %v", eni.ID, err)
+		}
+		if a.ENI == eni.ID {
+			break
+		}
+	}
+}
+
+// The datapath's repair pass may report a failure for an unwired ENI while
+// a pass is retrying its setup without the lock. The failure is the newer
+// outcome: the pass's success must not offer the ENI's addresses to pods.
+func TestFailureReportedDuringRetryKeepsENIUnwired(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	eni, err := n.cloud.AddENI(memory.ENISpec{Instance: n.inst.ID, Device: 1,
+		CreateENIRequest: ports.CreateENIRequest{SubnetID: "subnet-1", SecondaryIPs: 4}})
+	must(t, err)
+	ctx := context.Background()
+	var (
+		svc     *nodeipam.Service
+		mu      sync.Mutex
+		racing  = true // the repair pass reports a failure during the setup
+		retried int
+	)
+	svc, err = nodeipam.New(fastConfig(), nodeipam.Deps{Cloud: n.cloud, Metadata: n.cloud.Metadata(n.inst.ID), Clock: n.clock,
+		Checkpoint: n.ckpt, OnENIReady: func(e core.ENI) error {
+			if e.ID != eni.ID {
+				return nil
+			}
+			mu.Lock()
+			retried++
+			race := racing
+			mu.Unlock()
+			if race {
+				svc.DatapathFailed(e.ID)
+			}
+			return nil
+		}})
+	must(t, err)
+	_, err = svc.Init(ctx)
+	must(t, err)
+	svc.DatapathFailed(eni.ID) // the start-up setup failed
+
+	_, _ = svc.Step(ctx)
+	mu.Lock()
+	tries := retried
+	mu.Unlock()
+	if tries != 1 {
+		t.Fatalf("setup of %s retried %d times in one pass, want 1", eni.ID, tries)
+	}
+	if got := svc.DatapathPending(); !slices.Equal(got, []core.ENIID{eni.ID}) {
+		t.Fatalf("ENIs awaiting setup %v, want [%s]: a failure was reported after the retry began", got, eni.ID)
+	}
+	for i := 0; ; i++ {
+		a, err := svc.TryAssign(ctx, req(i))
+		if errors.Is(err, core.ErrNoAvailableAddress) {
+			break
+		}
+		must(t, err)
+		if a.ENI == eni.ID {
+			t.Fatalf("pod %d got %s on %s, whose latest setup outcome was a failure", i, a.Addr, eni.ID)
+		}
+	}
+
+	// A retry that no failure overtakes offers the ENI again.
+	mu.Lock()
+	racing = false
+	mu.Unlock()
+	n.clock.Advance(5 * time.Second)
+	_, _ = svc.Step(ctx)
+	if got := svc.DatapathPending(); len(got) != 0 {
+		t.Fatalf("ENIs awaiting setup %v after an undisputed retry", got)
+	}
+}

@@ -105,35 +105,7 @@ func (s *Service) plan() warmpool.Plan {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.deps.Clock.Now()
-	usage := s.ds.Usage(now)
-	s.unwiredViewLocked(usage.ENIs, now)
-	// ENIs attached but not in the datastore (unmanaged, other cards)
-	// still take attachment slots.
-	known := map[core.ENIID]bool{}
-	for _, u := range usage.ENIs {
-		known[u.ID] = true
-	}
-	var extra []core.ENIUsage
-	for id, e := range s.attached {
-		if !known[id] && e.NetworkCard == 0 {
-			extra = append(extra, core.ENIUsage{ID: id, DeviceNumber: e.DeviceNumber, NoManage: true, Trunk: e.Trunk, EFA: e.EFA})
-		}
-	}
-	sort.Slice(extra, func(i, j int) bool { return extra[i].DeviceNumber < extra[j].DeviceNumber })
-	usage.ENIs = append(usage.ENIs, extra...)
-	in := warmpool.Input{
-		Now:           now,
-		Targets:       s.cfg.Targets,
-		Limits:        s.lim,
-		PrefixMode:    s.cfg.PrefixDelegation,
-		Pool:          usage,
-		Pending:       s.waiting + s.externalDemand,
-		MinENIAge:     s.cfg.MinENIAge,
-		AllowDecrease: s.lastDecrease.IsZero() || now.Sub(s.lastDecrease) >= s.cfg.DecreaseInterval,
-		AllowNewENI:   true,
-		SkipPrimary:   s.cfg.SkipPrimaryENI,
-	}
-	plan := warmpool.Compute(in)
+	plan := warmpool.Compute(s.planInputLocked(now))
 	s.keepUnwiredLocked(&plan)
 	growPaused := now.Before(s.growPausedTil)
 	throttled := now.Before(s.throttleTil)
@@ -151,6 +123,38 @@ func (s *Service) plan() warmpool.Plan {
 		plan.Release, plan.DeleteENIs = nil, nil
 	}
 	return plan
+}
+
+// planInputLocked is what the policy looks at now.
+func (s *Service) planInputLocked(now time.Time) warmpool.Input {
+	usage := s.ds.Usage(now)
+	s.unwiredViewLocked(usage.ENIs, now)
+	// ENIs attached but not in the datastore (unmanaged, other cards)
+	// still take attachment slots.
+	known := map[core.ENIID]bool{}
+	for _, u := range usage.ENIs {
+		known[u.ID] = true
+	}
+	var extra []core.ENIUsage
+	for id, e := range s.attached {
+		if !known[id] && e.NetworkCard == 0 {
+			extra = append(extra, core.ENIUsage{ID: id, DeviceNumber: e.DeviceNumber, NoManage: true, Trunk: e.Trunk, EFA: e.EFA})
+		}
+	}
+	sort.Slice(extra, func(i, j int) bool { return extra[i].DeviceNumber < extra[j].DeviceNumber })
+	usage.ENIs = append(usage.ENIs, extra...)
+	return warmpool.Input{
+		Now:           now,
+		Targets:       s.cfg.Targets,
+		Limits:        s.lim,
+		PrefixMode:    s.cfg.PrefixDelegation,
+		Pool:          usage,
+		Pending:       s.waiting + s.externalDemand,
+		MinENIAge:     s.cfg.MinENIAge,
+		AllowDecrease: s.lastDecrease.IsZero() || now.Sub(s.lastDecrease) >= s.cfg.DecreaseInterval,
+		AllowNewENI:   true,
+		SkipPrimary:   s.cfg.SkipPrimaryENI,
+	}
 }
 
 // act carries out a plan. Growth first (pods may be waiting), then shrink.
@@ -286,6 +290,12 @@ func (s *Service) refreshENI(ctx context.Context, id core.ENIID) {
 // cloud in a state the next pass or leak cleanup can finish.
 func (s *Service) createENI(ctx context.Context, n warmpool.NewENI) error {
 	s.mu.Lock()
+	s.creating++
+	defer func() {
+		s.mu.Lock()
+		s.creating--
+		s.mu.Unlock()
+	}()
 	device, ok := s.freeDeviceLocked()
 	subnet, sgs := s.cfg.ENISubnet, s.cfg.ENISecurityGroups
 	if subnet == "" {
@@ -575,25 +585,28 @@ func (s *Service) applyReconcile(ctx context.Context, observed []core.ENI, src r
 
 	// An ENI found attached gets its datapath (link, route table, rule)
 	// before pods can get its addresses, as a new ENI does; if that fails
-	// it stays out of the pool and the next reconcile tries again.
+	// it joins the pool unwired, like a new ENI: counted as capacity,
+	// its addresses kept from pods, its setup retried (enisetup.go).
 	var errs []error
-	var ready []core.ENI
+	unwired := map[core.ENIID]bool{}
 	for _, e := range plan.AdoptENIs {
 		primary := e.Primary || (e.DeviceNumber == 0 && e.NetworkCard == 0)
 		if s.deps.OnENIReady != nil && !primary && !e.Trunk && s.managed(e) {
 			if err := s.deps.OnENIReady(e); err != nil {
-				errs = append(errs, fmt.Errorf("set up datapath for ENI %s found attached: %w", e.ID, err))
-				continue
+				errs = append(errs, fmt.Errorf("set up datapath for ENI %s (MAC %s) found attached (the next passes retry): %w", e.ID, e.MAC, err))
+				unwired[e.ID] = true
 			}
 		}
-		ready = append(ready, e)
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now = s.deps.Clock.Now()
-	for _, e := range ready {
+	for _, e := range plan.AdoptENIs {
 		s.log.Info("adopting ENI found attached", "eni", string(e.ID), "device", e.DeviceNumber)
+		if unwired[e.ID] {
+			s.markUnwiredLocked(e.ID, now)
+		}
 		s.adoptLocked(e, now)
 	}
 	if src == reconcile.FromEC2 {

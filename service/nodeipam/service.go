@@ -44,14 +44,18 @@ type Service struct {
 	// need not ask EC2 about them again.
 	unmanaged map[core.ENIID]bool
 	// unwired holds managed ENIs whose host datapath (link, route table,
-	// rules) could not be set up, with when that was first seen. They are
-	// excluded in the datastore, so pods get none of their addresses, until
-	// a setup succeeds (enisetup.go).
-	unwired map[core.ENIID]time.Time
+	// rules) could not be set up, with when that was first seen and which
+	// failure was reported last. They are excluded in the datastore, so
+	// pods get none of their addresses, until a setup succeeds
+	// (enisetup.go).
+	unwired map[core.ENIID]unwiredENI
+	// unwiredSeq numbers the datapath failures reported (unwiredENI.gen).
+	unwiredSeq uint64
 	// vpcChanged is closed and replaced whenever the VPC CIDRs change.
 	vpcChanged chan struct{}
 
 	waiting        int // ADDs blocked waiting for an address
+	creating       int // ENIs being created, attached and set up, not yet in the pool
 	externalDemand int // pods a driver (simulator) reports as waiting
 
 	lastDecrease  time.Time
@@ -125,7 +129,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		wake:       make(chan struct{}, 1),
 		attached:   map[core.ENIID]core.ENI{},
 		unmanaged:  map[core.ENIID]bool{},
-		unwired:    map[core.ENIID]time.Time{},
+		unwired:    map[core.ENIID]unwiredENI{},
 		vpcChanged: make(chan struct{}),
 	}, nil
 }
@@ -399,9 +403,19 @@ func (s *Service) SetExternalDemand(n int) {
 	s.mu.Unlock()
 }
 
+// Waiting is how many ADDs wait for an address now.
+func (s *Service) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
+
 // Assign gives the pod an address. When the pool is empty it wakes the
 // allocator and waits up to Config.AddWait for one instead of failing at
-// once. The assignment is checkpointed before it is returned.
+// once, unless nothing can free or add an address meanwhile (see
+// cannotGrowLocked): then it fails at once, with the same error class as
+// a wait that times out. The assignment is checkpointed before it is
+// returned.
 func (s *Service) Assign(ctx context.Context, req AssignRequest) (datastore.Assignment, error) {
 	var deadline <-chan struct{}
 	if s.cfg.AddWait > 0 {
@@ -429,22 +443,98 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (datastore.Assi
 			counted = true
 			s.waiting++
 		}
+		now := s.deps.Clock.Now()
+		if why := s.cannotGrowLocked(now); why != "" {
+			s.stats.AssignFailures++
+			return datastore.Assignment{}, fmt.Errorf("assign address to %s: no free address and the pool cannot grow: %s: %w",
+				req.Pod, why, core.ErrNoAvailableAddress)
+		}
 		s.Wake()
 		ch := s.changed
+		cctx, stopCooled := context.WithCancel(ctx)
+		cooled := s.cooledLocked(cctx, now)
 		s.mu.Unlock()
+		cancelled, timedOut := false, false
 		select {
 		case <-ch:
-			s.mu.Lock()
+		case <-cooled:
 		case <-ctx.Done():
-			s.mu.Lock()
+			cancelled = true
+		case <-deadline:
+			timedOut = true
+		}
+		stopCooled()
+		s.mu.Lock()
+		switch {
+		case cancelled:
 			s.stats.AssignFailures++
 			return datastore.Assignment{}, fmt.Errorf("assign address to %s: %w (%w)", req.Pod, core.ErrNoAvailableAddress, ctx.Err())
-		case <-deadline:
-			s.mu.Lock()
+		case timedOut:
 			s.stats.AssignFailures++
 			return datastore.Assignment{}, fmt.Errorf("assign address to %s: waited %s for the allocator: %w", req.Pod, s.cfg.AddWait, err)
 		}
 	}
+}
+
+// cannotGrowLocked tells a waiting ADD why no address can become free for
+// it soon, or returns "" when one may: an address cools down, an ENI is
+// being created or its datapath set up within the setup window, or the
+// policy would still add addresses. A back-off (throttling, a full subnet)
+// does not stop growth for good, so it does not count.
+func (s *Service) cannotGrowLocked(now time.Time) string {
+	if s.creating > 0 || s.ds.Stats(now).Cooling > 0 {
+		return ""
+	}
+	for id, u := range s.unwired {
+		if !s.settingUpLocked(u.since, now) {
+			continue
+		}
+		if v, ok := s.ds.ENI(id); ok && v.Usage.Total > v.Usage.Assigned {
+			return ""
+		}
+	}
+	if s.cfg.DisableProvisioning {
+		return "provisioning disabled (DISABLE_NETWORK_RESOURCE_PROVISIONING)"
+	}
+	if s.cfg.IPv6 {
+		return "" // a /80 per ENI: the pool grows only by giving one to an ENI
+	}
+	// Ask the policy for the waiting pods alone: the warm targets do not
+	// matter here, and its reason then counts pods, not targets.
+	in := s.planInputLocked(now)
+	in.Targets = warmpool.Targets{WarmIP: 1}
+	in.AllowDecrease = false
+	plan := warmpool.Compute(in)
+	if len(plan.Grow) > 0 || len(plan.NewENIs) > 0 || plan.Shortfall == 0 || len(plan.Reasons) == 0 {
+		return ""
+	}
+	// The policy's last word on a shortfall says which limit it met.
+	return plan.Reasons[len(plan.Reasons)-1]
+}
+
+// cooledLocked returns a channel closed when the first running cooldown
+// ends on the service clock (nothing tells a waiting ADD otherwise), or
+// nil when no address cools down. Cancelling ctx stops the timer.
+func (s *Service) cooledLocked(ctx context.Context, now time.Time) <-chan struct{} {
+	if s.ds.Stats(now).Cooling == 0 {
+		return nil
+	}
+	var end time.Time
+	for _, c := range s.ds.Snapshot(now).Cooldowns {
+		if e := c.ReleasedAt.Add(s.cfg.Cooldown); end.IsZero() || e.Before(end) {
+			end = e
+		}
+	}
+	if end.IsZero() {
+		return nil
+	}
+	ch := make(chan struct{})
+	go func() {
+		if s.deps.Clock.Sleep(ctx, end.Sub(now)) == nil {
+			close(ch)
+		}
+	}()
+	return ch
 }
 
 // TryAssign is Assign without waiting: the simulator's entry point, which
@@ -495,6 +585,11 @@ func (s *Service) Release(ctx context.Context, key core.PodKey) (datastore.Assig
 	s.stats.Releases++
 	if err := s.saveCheckpointLocked(ctx); err != nil {
 		return a, err
+	}
+	if s.waiting > 0 {
+		// Without a cooldown the address is free now: a waiting ADD takes
+		// it instead of waiting for the pool to grow.
+		s.notifyLocked()
 	}
 	return a, nil
 }

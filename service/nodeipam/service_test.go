@@ -775,52 +775,6 @@ func TestFailedDetachKeepsPoolEqualToEC2(t *testing.T) {
 	}
 }
 
-// An ENI of ours found attached (the process died between attach and
-// adoption) gets its datapath before it joins the pool; while that fails it
-// stays out and the next reconcile tries again.
-func TestReconcileSetsUpDatapathBeforeAdopting(t *testing.T) {
-	n := newNode(t, "m5.large", "10.0.0.0/24")
-	ctx := context.Background()
-	cfg := fastConfig()
-	var setups []core.ENIID
-	fail := true
-	svc, err := nodeipam.New(cfg, nodeipam.Deps{Cloud: n.cloud, Metadata: n.cloud.Metadata(n.inst.ID), Clock: n.clock, Checkpoint: n.ckpt,
-		OnENIReady: func(e core.ENI) error {
-			setups = append(setups, e.ID)
-			if fail {
-				return errors.New("link not found")
-			}
-			return nil
-		}})
-	must(t, err)
-	_, err = svc.Init(ctx)
-	must(t, err)
-	eni, err := n.cloud.CreateENI(ctx, ports.CreateENIRequest{SubnetID: "subnet-1", SecondaryIPs: 2,
-		Description: core.ENIDescriptionPrefix + string(n.inst.ID), Tags: map[string]string{core.TagInstanceID: string(n.inst.ID)}})
-	must(t, err)
-	_, err = n.cloud.AttachENI(ctx, eni.ID, n.inst.ID, 1, 0)
-	must(t, err)
-	n.clock.Advance(2 * time.Minute)
-	if err := svc.Reconcile(ctx); err == nil {
-		t.Fatal("reconcile hid the datapath failure")
-	}
-	for _, v := range svc.ENIs() {
-		if v.ID == eni.ID {
-			t.Fatalf("ENI %s joined the pool although its datapath is not set up", eni.ID)
-		}
-	}
-	fail = false
-	n.clock.Advance(2 * time.Minute)
-	must(t, svc.Reconcile(ctx))
-	found := false
-	for _, v := range svc.ENIs() {
-		found = found || (v.ID == eni.ID && len(v.IPs) == 2)
-	}
-	if !found || len(setups) < 2 || setups[len(setups)-1] != eni.ID {
-		t.Fatalf("ENI adopted=%v after datapath setups %v", found, setups)
-	}
-}
-
 // Metadata has no tags: an ENI EC2 showed to be no_manage must not make
 // every metadata reconcile ask EC2 again.
 func TestReconcileDoesNotReaskEC2AboutUnmanagedENIs(t *testing.T) {
