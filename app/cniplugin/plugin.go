@@ -28,6 +28,7 @@ const (
 	ReasonSetupFailed   = "SetupNSFailed"
 	ReasonGC            = "GC"
 	ReasonUnsupportedVL = "BranchENIUnsupported"
+	ReasonUnsupportedV6 = "IPv6Unsupported"
 )
 
 // AddressesHealthService is the grpc.health.v1 service name under which
@@ -362,9 +363,17 @@ func (inv *invocation) addWith(spec ports.PodSpec) error {
 	}
 	if reply.VLAN != 0 {
 		also := inv.undoPrepare(spec, prep)
-		inv.release(c, ReasonUnsupportedVL)
+		released := inv.release(c, ReasonUnsupportedVL)
 		return types.NewError(types.ErrInternal,
-			fmt.Sprintf("add pod %s: ipamd assigned a branch ENI (VLAN %d, security groups for pods), which this plugin does not wire; address released%s", pod, reply.VLAN, also), "")
+			fmt.Sprintf("add pod %s: ipamd assigned a branch ENI (VLAN %d, security groups for pods), which this plugin does not wire%s%s", pod, reply.VLAN, released, also), "")
+	}
+	if !alloc.Addr.Is4() {
+		// An ipamd in IPv6 mode (upstream's, or ours misconfigured): the
+		// pod would get the address without an IPv6 route or gateway.
+		also := inv.undoPrepare(spec, prep)
+		released := inv.release(c, ReasonUnsupportedV6)
+		return types.NewError(types.ErrInternal,
+			fmt.Sprintf("add pod %s: ipamd assigned %s, an IPv6 address (ENABLE_IPv6=true); this plugin wires IPv4 pods only, IPv6 pod wiring is not built yet%s%s", pod, alloc.Addr, released, also), "")
 	}
 	spec.Addr = alloc.Addr
 	spec.RouteTable = routeTableOf(alloc.RouteTable, alloc.DeviceNumber)

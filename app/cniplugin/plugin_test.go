@@ -242,6 +242,21 @@ func TestAddBranchENIReleased(t *testing.T) {
 	}
 }
 
+// An ipamd in IPv6 mode assigns an IPv6 address, which this plugin cannot
+// wire (no IPv6 gateway or routes yet): the ADD fails saying so and gives
+// the address back, rather than leave the pod without IPv6 routes.
+func TestAddIPv6AddressReleased(t *testing.T) {
+	e := newEnv(t, fakeipamd.Config{Addresses: []fakeipamd.Address{{Addr: netip.MustParseAddr("2600:1f14::5"), DeviceNumber: 0}}})
+	_, err := e.run(e.plugin.Add, args("c1", e.conf("1.0.0", nil)))
+	if err == nil {
+		t.Fatal("ADD with an IPv6 address succeeded")
+	}
+	mustContain(t, "error", err.Error(), "default/web", "2600:1f14::5", "IPv6 pod wiring is not built", "address released")
+	if len(e.ipamd.Assigned()) != 0 || e.pods.state() != "" {
+		t.Errorf("IPv6 pod left state: ipamd %v, datapath %q", e.ipamd.Assigned(), e.pods.state())
+	}
+}
+
 func TestAddWithMatchingServerVersion(t *testing.T) {
 	e := newEnv(t, fakeipamd.Config{ServerVersion: "v1.2.3"})
 	p, err := New(Config{Stdout: e.stdout, Stderr: e.stderr, ClientVersion: "v1.2.3"}, e.pods)

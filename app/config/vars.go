@@ -31,7 +31,7 @@ func specs() []spec {
 			"Run the node in IPv4 mode. Exactly one of ENABLE_IPv4 and ENABLE_IPv6 must be true; when this variable is unset and ENABLE_IPv6=true it counts as false.").
 			differs("Default true as the README states; upstream code defaults to false and relies on the manifest setting it. Invalid text is an error."),
 		boolVar("ENABLE_IPv6", false, func(e *Env) *bool { return &e.EnableIPv6 },
-			"Run the node in IPv6 mode: one /80 per ENI, pods get /128 addresses, no warm pool and no SNAT. Needs ENABLE_PREFIX_DELEGATION=true and excludes custom networking; dual stack is not supported.").
+			"Run the node in IPv6 mode: one /80 per ENI, pods get /128 addresses, no warm pool and no SNAT. Needs ENABLE_PREFIX_DELEGATION=true and excludes custom networking; dual stack is not supported. Not built yet: ipamd manages IPv6 addresses, but the plugin cannot wire an IPv6 pod, so true stops ipamd at start-up rather than fail every pod.").
 			differs("Invalid text is an error; invalid combinations are rejected before anything touches the node, with a message naming the variable to change."),
 		secondsVar("IP_COOLDOWN_PERIOD", 30, 0, func(e *Env) *time.Duration { return &e.IPCooldownPeriod },
 			"Seconds a released pod address stays unused before it is handed out again, giving kube-proxy and other proxies time to forget it. 0 is allowed but risky.").

@@ -9,6 +9,9 @@ import (
 // unbuilt checks the settings that ask for features this build does not
 // have yet, so that none of them is silently ignored.
 //
+// IPv6 mode is refused: the plugin cannot wire an IPv6 pod yet (it fails
+// such an ADD), so every pod of the node would fail.
+//
 // Custom networking is refused: its subnets and security groups come from
 // the node's ENIConfig, which ipamd cannot read without a Kubernetes
 // client, and going on without them would create ENIs in the node's own
@@ -24,6 +27,12 @@ func unbuilt(env config.Env, lookup func(string) (string, bool)) (warns []string
 		return nil, &config.VarError{Name: "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", Value: v,
 			Want: "false: custom networking (ENIConfig subnets and security groups) is not built yet, and without the ENIConfig " +
 				"ipamd would create ENIs in the node's own subnet; it does not start instead"}
+	}
+	if env.EnableIPv6 {
+		v, _ := lookup("ENABLE_IPv6")
+		return nil, &config.VarError{Name: "ENABLE_IPv6", Value: v,
+			Want: "false: IPv6 pod wiring (the pod's /128 with its IPv6 gateway and routes, the IPv4 egress plugin) is not built yet, " +
+				"and pods would get an IPv6 address they cannot route; it does not start instead"}
 	}
 	notYet := func(name, what string) {
 		v, _ := lookup(name)

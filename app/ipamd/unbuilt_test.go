@@ -11,7 +11,7 @@ import (
 
 // Settings asking for what is not built yet are never silently ignored:
 // custom networking stops the start (it would otherwise drain the node's
-// own subnet), the others are warned about, and the defaults say nothing.
+// own subnet), so does IPv6 mode (no pod could be wired), the others are warned about, and the defaults say nothing.
 func TestUnbuiltSettings(t *testing.T) {
 	parse := func(t *testing.T, m map[string]string) ([]string, error) {
 		t.Helper()
@@ -29,6 +29,10 @@ func TestUnbuiltSettings(t *testing.T) {
 	var ve *config.VarError
 	if !errors.As(err, &ve) || ve.Name != "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG" || ve.Value != "1" || !errors.Is(err, core.ErrInvalidParameter) {
 		t.Errorf("custom networking: error %v, want a VarError naming the variable and its value", err)
+	}
+	_, err = parse(t, map[string]string{"ENABLE_IPv6": "true", "ENABLE_PREFIX_DELEGATION": "true"})
+	if !errors.As(err, &ve) || ve.Name != "ENABLE_IPv6" || ve.Value != "true" || !strings.Contains(err.Error(), "not built") {
+		t.Errorf("IPv6 mode: error %v, want a VarError naming ENABLE_IPv6 and saying it is not built", err)
 	}
 	warns, err := parse(t, map[string]string{
 		"ENABLE_POD_ENI": "true", "ANNOTATE_POD_IP": "true", "AWS_MANAGE_ENIS_NON_SCHEDULABLE": "true",
