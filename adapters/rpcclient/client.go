@@ -414,6 +414,7 @@ func allocations(in []*pb.IPAllocationMetadata) ([]IPAllocation, error) {
 		if err != nil {
 			return nil, fmt.Errorf("allocation address %q: %w", s, err)
 		}
+		a = a.Unmap() // an IPv4 address written in its IPv6-mapped form is IPv4
 		out = append(out, IPAllocation{Addr: a, DeviceNumber: int(m.GetDeviceNumber()), RouteTable: int(m.GetRouteTableId())})
 	}
 	return out, nil

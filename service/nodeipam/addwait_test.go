@@ -40,6 +40,9 @@ func TestAddFailsAtOnceWhenPoolCannotGrow(t *testing.T) {
 		name  string
 		setup func(t *testing.T) (*node, *nodeipam.Service)
 		why   string
+		// metadataPass: the ADD gives up only after one pass has read
+		// instance metadata, which the test runs once the ADD waits.
+		metadataPass bool
 	}{{
 		name: "ENI limit reached",
 		setup: func(t *testing.T) (*node, *nodeipam.Service) {
@@ -65,12 +68,27 @@ func TestAddFailsAtOnceWhenPoolCannotGrow(t *testing.T) {
 			}
 			return n, svc
 		},
-		why: "provisioning disabled",
+		why:          "provisioning disabled",
+		metadataPass: true,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n, svc := tt.setup(t)
 			before := n.clock.Now()
+			if tt.metadataPass {
+				returned := make(chan struct{})
+				defer close(returned)
+				go func() {
+					for svc.Waiting() == 0 {
+						select {
+						case <-returned:
+							return
+						case <-time.After(time.Millisecond):
+						}
+					}
+					_, _ = svc.Step(context.Background())
+				}()
+			}
 			_, err := svc.Assign(context.Background(), req(99))
 			if !errors.Is(err, core.ErrNoAvailableAddress) {
 				t.Fatalf("ADD on a pool that cannot grow: %v, want ErrNoAvailableAddress", err)
@@ -212,10 +230,8 @@ func TestReleaseWakesWaitingAdd(t *testing.T) {
 		a, err := svc.Assign(ctx, req(99))
 		done <- result{a, err}
 	}()
-	// Release once the ADD waits (it counts itself in the stats' demand).
-	for svc.Waiting() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	// Release once the ADD waits.
+	awaitWaiting(t, svc, done)
 	freed, err := svc.Release(ctx, key(0))
 	must(t, err)
 	select {
@@ -225,5 +241,65 @@ func TestReleaseWakesWaitingAdd(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the waiting ADD did not get %s, released with no cooldown", freed.Addr)
+	}
+}
+
+// With provisioning disabled, addresses are assigned to the node from
+// outside and ipamd learns of them from instance metadata: a waiting ADD
+// gives up only after a pass has read metadata, and one assigned
+// meanwhile goes to it.
+func TestAddWithProvisioningDisabledWaitsForMetadata(t *testing.T) {
+	n := newNode(t, "m5.large", "10.0.0.0/24")
+	if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(time.Minute) // past the metadata lag
+	cfg := nodeipam.Defaults()
+	cfg.DisableProvisioning = true
+	cfg.AddWait = time.Minute // no pass runs but the test's
+	svc := n.service(cfg)
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		if _, err := svc.TryAssign(ctx, req(i)); errors.Is(err, core.ErrNoAvailableAddress) {
+			break
+		} else {
+			must(t, err)
+		}
+	}
+	type result struct {
+		a   datastore.Assignment
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := svc.Assign(ctx, req(99))
+		done <- result{a, err}
+	}()
+	awaitWaiting(t, svc, done)
+	if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(time.Minute) // metadata shows it now
+	_, _ = svc.Step(ctx)
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("ADD waiting while an address was assigned out of band: %v, want that address", r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting ADD did not get the address metadata showed")
+	}
+}
+
+// awaitWaiting returns once an ADD waits for an address, and fails the test
+// with the ADD's result if it returned first.
+func awaitWaiting[T any](t *testing.T, svc *nodeipam.Service, done <-chan T) {
+	t.Helper()
+	for svc.Waiting() == 0 {
+		select {
+		case r := <-done:
+			t.Fatalf("the ADD returned without waiting: %+v", r)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }

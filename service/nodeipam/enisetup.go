@@ -155,7 +155,7 @@ func (s *Service) retryUnwired(ctx context.Context) []error {
 		// The datapath's repair pass may have reported a failure while
 		// the lock was let go: that outcome is newer, keep the ENI unwired.
 		if !s.datapathReadyIf(e.ID, d.gen) {
-			s.log.Debug("ENI datapath set up, but a failure was reported meanwhile; its addresses stay kept from pods", "eni", string(e.ID))
+			s.log.Debug("ENI datapath set up, but it is no longer unwired or a failure was reported meanwhile; the next pass looks again", "eni", string(e.ID))
 		}
 	}
 	return errs

@@ -433,6 +433,15 @@ func (s *Service) deleteENI(ctx context.Context, id core.ENIID) (bool, error) {
 	}
 	eni := s.attached[id]
 	eni.SecondaryIPs, eni.IPv4Prefixes, eni.IPv6Prefixes = view.IPs, view.Prefixes, view.IPv6Prefixes
+	s.deleting++
+	detached := false
+	defer func() {
+		if !detached {
+			s.mu.Lock()
+			s.deleting--
+			s.mu.Unlock()
+		}
+	}()
 	s.mu.Unlock()
 	if eni.AttachmentID == "" {
 		enis, err := s.deps.Cloud.DescribeENIs(ctx, ports.ENIFilter{IDs: []core.ENIID{id}})
@@ -455,6 +464,8 @@ func (s *Service) deleteENI(ctx context.Context, id core.ENIID) (bool, error) {
 	s.mu.Lock()
 	delete(s.attached, id)
 	delete(s.unwired, id)
+	s.deleting--
+	detached = true
 	s.stats.ENIsDeleted++
 	s.mu.Unlock()
 	// Detaching takes a moment in EC2; retry the delete a few times. If it
@@ -540,6 +551,12 @@ func (s *Service) reconcileFromMetadata(ctx context.Context) error {
 		return fmt.Errorf("reconcile: read interfaces from metadata: %w", err)
 	}
 	_, errs := s.applyReconcile(ctx, enis, reconcile.FromIMDS)
+	s.mu.Lock()
+	s.metaPasses++
+	if s.waiting > 0 {
+		s.notifyLocked() // a waiting ADD looks again, and may give up
+	}
+	s.mu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -54,8 +54,13 @@ type Service struct {
 	// vpcChanged is closed and replaced whenever the VPC CIDRs change.
 	vpcChanged chan struct{}
 
-	waiting        int // ADDs blocked waiting for an address
-	creating       int // ENIs being created, attached and set up, not yet in the pool
+	waiting  int // ADDs blocked waiting for an address
+	creating int // ENIs being created, attached and set up, not yet in the pool
+	deleting int // ENIs out of the pool, being detached: their slots free soon
+	// metaPasses counts the reconciles from instance metadata that read
+	// it, so an ADD can wait for one before concluding that nothing
+	// assigned out of band will come (provisioning disabled).
+	metaPasses     uint64
 	externalDemand int // pods a driver (simulator) reports as waiting
 
 	lastDecrease  time.Time
@@ -426,6 +431,7 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (datastore.Assi
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	counted := false
+	var metaSeen uint64 // metaPasses when this ADD began to wait
 	defer func() {
 		if counted {
 			s.waiting--
@@ -442,9 +448,10 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (datastore.Assi
 		if !counted {
 			counted = true
 			s.waiting++
+			metaSeen = s.metaPasses
 		}
 		now := s.deps.Clock.Now()
-		if why := s.cannotGrowLocked(now); why != "" {
+		if why := s.cannotGrowLocked(now, metaSeen); why != "" {
 			s.stats.AssignFailures++
 			return datastore.Assignment{}, fmt.Errorf("assign address to %s: no free address and the pool cannot grow: %s: %w",
 				req.Pod, why, core.ErrNoAvailableAddress)
@@ -478,11 +485,14 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (datastore.Assi
 
 // cannotGrowLocked tells a waiting ADD why no address can become free for
 // it soon, or returns "" when one may: an address cools down, an ENI is
-// being created or its datapath set up within the setup window, or the
-// policy would still add addresses. A back-off (throttling, a full subnet)
-// does not stop growth for good, so it does not count.
-func (s *Service) cannotGrowLocked(now time.Time) string {
-	if s.creating > 0 || s.ds.Stats(now).Cooling > 0 {
+// being created, detached or its datapath set up within the setup window,
+// or the policy would still add addresses. A back-off (throttling, a full
+// subnet) does not stop growth for good, so it does not count. With
+// provisioning disabled, addresses come from outside and ipamd learns of
+// them from instance metadata: the ADD waits for one metadata pass after
+// metaSeen before it gives up.
+func (s *Service) cannotGrowLocked(now time.Time, metaSeen uint64) string {
+	if s.creating > 0 || s.deleting > 0 || s.ds.Stats(now).Cooling > 0 {
 		return ""
 	}
 	for id, u := range s.unwired {
@@ -494,7 +504,10 @@ func (s *Service) cannotGrowLocked(now time.Time) string {
 		}
 	}
 	if s.cfg.DisableProvisioning {
-		return "provisioning disabled (DISABLE_NETWORK_RESOURCE_PROVISIONING)"
+		if s.metaPasses == metaSeen {
+			return ""
+		}
+		return "provisioning disabled (DISABLE_NETWORK_RESOURCE_PROVISIONING) and instance metadata shows no other address"
 	}
 	if s.cfg.IPv6 {
 		return "" // a /80 per ENI: the pool grows only by giving one to an ENI
@@ -745,5 +758,9 @@ func (s *Service) ReleaseOrphans(ctx context.Context, alive func(core.Allocation
 	if len(gone) == 0 {
 		return nil, nil
 	}
-	return gone, s.saveCheckpointLocked(ctx)
+	err := s.saveCheckpointLocked(ctx)
+	if s.waiting > 0 {
+		s.notifyLocked() // as Release
+	}
+	return gone, err
 }

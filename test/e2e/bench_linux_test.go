@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,8 +39,9 @@ func p(ds []time.Duration, q float64) time.Duration {
 // BenchmarkCNIAddDel adds benchPods pods one at a time through libcni
 // (exec of aws-cni in the node namespace → gRPC to ipamd → netlink
 // wiring) and deletes them, on a node whose pool already holds the
-// addresses. Interleaved with the ADDs, pod by pod, it measures with the
-// same harness what the target is made of, and reports two targets:
+// addresses. With the same harness it measures what the targets are made
+// of (the wiring floor and the process start pod by pod between the ADDs,
+// the issue's floor just before them: see below), and reports two targets:
 //
 //   - target (the issue's): ADD p50 ≤ 2 × floor p50 + process start p50,
 //     the floor being the steps the issue lists done in-process with
@@ -74,6 +76,7 @@ func BenchmarkCNIAddDel(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		steps := newStepsFloor(b, benchPods)
+		defer steps.close() // also when a step below fails the benchmark
 		for j := range steps.specs {
 			stepsAdds = append(stepsAdds, steps.add(j))
 		}
@@ -81,6 +84,7 @@ func BenchmarkCNIAddDel(b *testing.B) {
 			steps.del(j)
 		}
 		floor := newFloorNode(b, benchPods)
+		defer floor.close()
 		closeFloors := func() { floor.close(); steps.close() }
 		var pods []*local.Pod
 		for j := 0; j < benchPods; j++ {
@@ -88,7 +92,6 @@ func BenchmarkCNIAddDel(b *testing.B) {
 			start = append(start, pluginStart(b, 1)...)
 			pod, err := c.AddPod(ctx, n)
 			if err != nil {
-				closeFloors()
 				b.Fatal(err)
 			}
 			adds = append(adds, pod.AddLatency)
@@ -99,7 +102,6 @@ func BenchmarkCNIAddDel(b *testing.B) {
 		for j, pod := range pods {
 			floor.del(j)
 			if err := c.DelPod(ctx, pod); err != nil {
-				closeFloors()
 				b.Fatal(err)
 			}
 			dels = append(dels, pod.DelLatency)
@@ -194,11 +196,11 @@ func newFloorNode(tb testing.TB, count int) *floorNode {
 	needRoot(tb)
 	id := strconv.FormatInt(time.Now().UnixNano()%1e8, 36)
 	var cleanups []func()
-	f := &floorNode{tb: tb, close: func() {
+	f := &floorNode{tb: tb, close: sync.OnceFunc(func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
-	}}
+	})}
 	node, err := netns.Create("vpccni-floor-" + id)
 	if err != nil {
 		tb.Fatal(err)

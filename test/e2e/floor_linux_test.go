@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,11 +42,11 @@ func newStepsFloor(tb testing.TB, count int) *stepsFloor {
 	needRoot(tb)
 	id := fmt.Sprintf("%07x", time.Now().UnixNano()%(1<<28))
 	var cleanups []func()
-	f := &stepsFloor{tb: tb, node: vnetns.None(), hostIx: make([]int, count), close: func() {
+	f := &stepsFloor{tb: tb, node: vnetns.None(), hostIx: make([]int, count), close: sync.OnceFunc(func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
-	}}
+	})}
 	fail := func(err error) {
 		f.close()
 		tb.Fatal(err)
