@@ -53,20 +53,7 @@ func TestAddFailsAtOnceWhenPoolCannotGrow(t *testing.T) {
 	}, {
 		name: "provisioning disabled",
 		setup: func(t *testing.T) (*node, *nodeipam.Service) {
-			n := newNode(t, "m5.large", "10.0.0.0/24")
-			if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 2, 0); err != nil {
-				t.Fatal(err)
-			}
-			n.clock.Advance(time.Minute) // past the metadata lag
-			cfg := nodeipam.Defaults()
-			cfg.DisableProvisioning = true
-			svc := n.service(cfg)
-			for i := 0; i < 9; i++ {
-				if _, err := svc.TryAssign(context.Background(), req(i)); errors.Is(err, core.ErrNoAvailableAddress) {
-					break
-				}
-			}
-			return n, svc
+			return unprovisionedFull(t, nodeipam.Defaults().AddWait)
 		},
 		why:          "provisioning disabled",
 		metadataPass: true,
@@ -212,35 +199,13 @@ func TestReleaseWakesWaitingAdd(t *testing.T) {
 	cfg.AddWait = time.Minute // no pass runs: only the release can end the wait in time
 	svc := n.service(cfg)
 	n.converge(svc)
-	ctx := context.Background()
-	pods := 0
-	for ; ; pods++ {
-		if _, err := svc.TryAssign(ctx, req(pods)); errors.Is(err, core.ErrNoAvailableAddress) {
-			break
-		} else {
-			must(t, err)
-		}
-	}
-	type result struct {
-		a   datastore.Assignment
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, err := svc.Assign(ctx, req(99))
-		done <- result{a, err}
-	}()
-	// Release once the ADD waits.
-	awaitWaiting(t, svc, done)
-	freed, err := svc.Release(ctx, key(0))
+	fill(t, svc)
+	done := waitingAssign(t, svc)
+	freed, err := svc.Release(context.Background(), key(0))
 	must(t, err)
-	select {
-	case r := <-done:
-		if r.err != nil || r.a.Addr != freed.Addr {
-			t.Fatalf("waiting ADD after %s was released: %v %v, want that address", freed.Addr, r.a.Addr, r.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the waiting ADD did not get %s, released with no cooldown", freed.Addr)
+	r := assignResult(t, done)
+	if r.err != nil || r.a.Addr != freed.Addr {
+		t.Fatalf("waiting ADD after %s was released: %v %v, want that address", freed.Addr, r.a.Addr, r.err)
 	}
 }
 
@@ -249,6 +214,22 @@ func TestReleaseWakesWaitingAdd(t *testing.T) {
 // gives up only after a pass has read metadata, and one assigned
 // meanwhile goes to it.
 func TestAddWithProvisioningDisabledWaitsForMetadata(t *testing.T) {
+	n, svc := unprovisionedFull(t, time.Minute) // no pass runs but the test's
+	done := waitingAssign(t, svc)
+	if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(time.Minute) // metadata shows it now
+	_, _ = svc.Step(context.Background())
+	if r := assignResult(t, done); r.err != nil {
+		t.Fatalf("ADD waiting while an address was assigned out of band: %v, want that address", r.err)
+	}
+}
+
+// unprovisionedFull is a node with provisioning disabled and two addresses
+// assigned out of band, both given to pods.
+func unprovisionedFull(t *testing.T, addWait time.Duration) (*node, *nodeipam.Service) {
+	t.Helper()
 	n := newNode(t, "m5.large", "10.0.0.0/24")
 	if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 2, 0); err != nil {
 		t.Fatal(err)
@@ -256,50 +237,57 @@ func TestAddWithProvisioningDisabledWaitsForMetadata(t *testing.T) {
 	n.clock.Advance(time.Minute) // past the metadata lag
 	cfg := nodeipam.Defaults()
 	cfg.DisableProvisioning = true
-	cfg.AddWait = time.Minute // no pass runs but the test's
+	cfg.AddWait = addWait
 	svc := n.service(cfg)
-	ctx := context.Background()
+	fill(t, svc)
+	return n, svc
+}
+
+// fill assigns addresses to pods 0, 1, ... until none is free.
+func fill(t *testing.T, svc *nodeipam.Service) {
+	t.Helper()
 	for i := 0; ; i++ {
-		if _, err := svc.TryAssign(ctx, req(i)); errors.Is(err, core.ErrNoAvailableAddress) {
-			break
-		} else {
-			must(t, err)
+		_, err := svc.TryAssign(context.Background(), req(i))
+		if errors.Is(err, core.ErrNoAvailableAddress) {
+			return
 		}
-	}
-	type result struct {
-		a   datastore.Assignment
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, err := svc.Assign(ctx, req(99))
-		done <- result{a, err}
-	}()
-	awaitWaiting(t, svc, done)
-	if _, err := n.cloud.AssignOutOfBand(n.inst.PrimaryENI, 1, 0); err != nil {
-		t.Fatal(err)
-	}
-	n.clock.Advance(time.Minute) // metadata shows it now
-	_, _ = svc.Step(ctx)
-	select {
-	case r := <-done:
-		if r.err != nil {
-			t.Fatalf("ADD waiting while an address was assigned out of band: %v, want that address", r.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the waiting ADD did not get the address metadata showed")
+		must(t, err)
 	}
 }
 
-// awaitWaiting returns once an ADD waits for an address, and fails the test
-// with the ADD's result if it returned first.
-func awaitWaiting[T any](t *testing.T, svc *nodeipam.Service, done <-chan T) {
+type assigned struct {
+	a   datastore.Assignment
+	err error
+}
+
+// waitingAssign starts an ADD of pod 99 and returns once it waits for an
+// address; it fails the test if the ADD returned without waiting.
+func waitingAssign(t *testing.T, svc *nodeipam.Service) <-chan assigned {
 	t.Helper()
+	done := make(chan assigned, 1)
+	go func() {
+		a, err := svc.Assign(context.Background(), req(99))
+		done <- assigned{a, err}
+	}()
 	for svc.Waiting() == 0 {
 		select {
 		case r := <-done:
-			t.Fatalf("the ADD returned without waiting: %+v", r)
+			t.Fatalf("the ADD returned without waiting: %v %v", r.a.Addr, r.err)
 		case <-time.After(time.Millisecond):
 		}
+	}
+	return done
+}
+
+// assignResult is the result of a waiting ADD; it fails the test if the ADD
+// is still waiting after 30 s.
+func assignResult(t *testing.T, done <-chan assigned) assigned {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting ADD did not end")
+		return assigned{}
 	}
 }

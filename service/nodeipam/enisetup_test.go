@@ -264,19 +264,7 @@ func TestENIFoundByReconcileWithFailedSetupJoinsUnwired(t *testing.T) {
 	if !inPool {
 		t.Fatalf("ENI %s found attached is not in the pool with its 2 addresses after its setup failed (pool %v)", eni.ID, pool)
 	}
-	if got := svc.DatapathPending(); !slices.Equal(got, []core.ENIID{eni.ID}) {
-		t.Fatalf("ENIs awaiting setup %v, want [%s]", got, eni.ID)
-	}
-	for i := 0; ; i++ {
-		a, err := svc.TryAssign(ctx, req(i))
-		if errors.Is(err, core.ErrNoAvailableAddress) {
-			break
-		}
-		must(t, err)
-		if a.ENI == eni.ID {
-			t.Fatalf("pod %d got %s on %s, whose datapath is not set up", i, a.Addr, eni.ID)
-		}
-	}
+	keptFromPods(t, svc, eni.ID)
 
 	// A pass within the setup window retries it; once that succeeds its
 	// addresses go to pods.
@@ -346,19 +334,7 @@ func TestFailureReportedDuringRetryKeepsENIUnwired(t *testing.T) {
 	if tries != 1 {
 		t.Fatalf("setup of %s retried %d times in one pass, want 1", eni.ID, tries)
 	}
-	if got := svc.DatapathPending(); !slices.Equal(got, []core.ENIID{eni.ID}) {
-		t.Fatalf("ENIs awaiting setup %v, want [%s]: a failure was reported after the retry began", got, eni.ID)
-	}
-	for i := 0; ; i++ {
-		a, err := svc.TryAssign(ctx, req(i))
-		if errors.Is(err, core.ErrNoAvailableAddress) {
-			break
-		}
-		must(t, err)
-		if a.ENI == eni.ID {
-			t.Fatalf("pod %d got %s on %s, whose latest setup outcome was a failure", i, a.Addr, eni.ID)
-		}
-	}
+	keptFromPods(t, svc, eni.ID) // a failure was reported after the retry began
 
 	// A retry that no failure overtakes offers the ENI again.
 	mu.Lock()
@@ -368,5 +344,24 @@ func TestFailureReportedDuringRetryKeepsENIUnwired(t *testing.T) {
 	_, _ = svc.Step(ctx)
 	if got := svc.DatapathPending(); len(got) != 0 {
 		t.Fatalf("ENIs awaiting setup %v after an undisputed retry", got)
+	}
+}
+
+// keptFromPods checks that id is the one ENI awaiting its datapath setup and
+// that pods given every free address get none of its.
+func keptFromPods(t *testing.T, svc *nodeipam.Service, id core.ENIID) {
+	t.Helper()
+	if got := svc.DatapathPending(); !slices.Equal(got, []core.ENIID{id}) {
+		t.Fatalf("ENIs awaiting setup %v, want [%s]", got, id)
+	}
+	for i := 0; ; i++ {
+		a, err := svc.TryAssign(context.Background(), req(i))
+		if errors.Is(err, core.ErrNoAvailableAddress) {
+			return
+		}
+		must(t, err)
+		if a.ENI == id {
+			t.Fatalf("pod %d got %s on %s, whose datapath is not set up", i, a.Addr, id)
+		}
 	}
 }
